@@ -1,0 +1,286 @@
+"""The one interface every platform adapter implements, and what adapters share.
+
+An adapter turns one `PublishJob` into one `PublishResult` or raises one typed error from
+`services.errors`. It owns the platform's HTTP contract and error classification, nothing else:
+no retries across runs, no database, no clock of its own (it uses `ctx.now`/`ctx.sleep`).
+
+At-most-once rules every adapter follows:
+- call `ctx.progress.remember(...)` the moment a remote id exists (container, upload session,
+  image urn), so a later attempt resumes instead of creating it again;
+- call `ctx.progress.sending()` right before the first call that can publish;
+- when `job.resume` holds ids from an earlier attempt, reconcile with the platform before
+  sending anything (e.g. Instagram container status, YouTube resume query).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+import httpx
+
+from services.errors import AmbiguousError, LimitError, RetryableError
+from services.redaction import scrub
+
+# Post kinds the publisher understands, derived from the app's content_type/post_type values.
+TEXT, IMAGE, CAROUSEL, VIDEO = "text", "image", "carousel", "video"
+KINDS = (TEXT, IMAGE, CAROUSEL, VIDEO)
+
+
+@dataclass(frozen=True)
+class PublishJob:
+    """Everything an adapter needs to know about one post, already normalised."""
+
+    ref: str  # "created_content/<uuid>": for log lines only
+    kind: str  # one of KINDS
+    title: str  # "" when the post has none
+    text: str  # title, blank line, content, blank line, hashtags: as the app builds it
+    body: str  # the same without the title (YouTube description)
+    hashtags: tuple[str, ...]  # without their leading '#'
+    media_urls: tuple[str, ...]  # images (in order) or the one video
+    resume: Mapping[str, Any] = field(default_factory=dict)  # ids an earlier attempt remembered
+    sending_started: bool = False  # an earlier attempt reached a publishing call
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The owner's platform connection, with tokens already decrypted."""
+
+    id: str
+    user_id: str
+    platform: str
+    page_id: str | None
+    page_name: str | None
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    token_expires_at: datetime | None = None
+    linkedin_id: str | None = None
+    organization_id: str | None = None
+    instagram_id: str | None = None
+    account_type: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """A published post: the platform's id and the public URL the app shows."""
+
+    post_id: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class TokenUpdate:
+    """A refreshed token to store (encrypted) on the connection."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: datetime | None = None
+
+
+class Progress(Protocol):
+    """Durable notes about one post's attempt, written to its metadata before returning."""
+
+    def remember(self, **remote_ids: Any) -> None:
+        """Store remote ids (container, upload session, image urn) the moment they exist."""
+
+    def sending(self) -> None:
+        """Record that a call that can publish is about to be made."""
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """Base URLs, API versions and client credentials for every platform (from config)."""
+
+    meta_graph_url: str = "https://graph.facebook.com/v27.0"
+    meta_graph_video_url: str = "https://graph-video.facebook.com/v27.0"
+    linkedin_api_url: str = "https://api.linkedin.com"
+    linkedin_api_version: str = "202607"
+    linkedin_oauth_url: str = "https://www.linkedin.com/oauth/v2/accessToken"
+    linkedin_client_id: str = ""
+    linkedin_client_secret: str = field(default="", repr=False)
+    youtube_upload_url: str = "https://www.googleapis.com/upload/youtube/v3"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    google_client_id: str = ""
+    google_client_secret: str = field(default="", repr=False)
+    youtube_privacy_status: str = "public"
+    youtube_category_id: str = "22"
+    youtube_chunk_bytes: int = 8 * 256 * 1024
+    instagram_poll_interval_s: float = 5.0
+    instagram_poll_max: int = 60
+    http_timeout_s: float = 30.0
+
+
+@dataclass
+class AdapterContext:
+    """What an adapter may use besides its inputs: HTTP, settings, progress notes and time."""
+
+    http: httpx.Client
+    settings: PlatformSettings
+    progress: Progress
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    save_token: Callable[[Connection, TokenUpdate], None]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A platform's limits as data, checked before any network call. None = no limit."""
+
+    kinds: frozenset[str]
+    text_noun: str = "posts"  # "Instagram captions are limited to ..."
+    text_max_chars: int | None = None
+    text_max_bytes: int | None = None
+    hashtags_max: int | None = None
+    images_min: int | None = None  # for CAROUSEL
+    images_max: int | None = None
+    image_extensions: tuple[str, ...] | None = None  # lower-case, with the dot
+    image_format_name: str = ""  # "JPEG"
+    title_max_chars: int | None = None
+    forbidden_chars: str = ""  # in title and text
+    needs_title: bool = False
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str]:
+    """Every limit `job` breaks, each as a sentence naming the limit and the actual value."""
+    problems: list[str] = []
+    if job.kind not in limits.kinds:
+        kinds = ", ".join(k for k in KINDS if k in limits.kinds)
+        problems.append(f"{display_name} does not support {job.kind} posts (supported: {kinds}).")
+        return problems
+    if job.kind in (IMAGE, CAROUSEL, VIDEO) and not job.media_urls:
+        problems.append(f"This {job.kind} post has no media file attached.")
+    text = job.body if limits.needs_title else job.text
+    if limits.text_max_chars is not None and len(text) > limits.text_max_chars:
+        problems.append(
+            f"{display_name} {limits.text_noun} are limited to {_n(limits.text_max_chars)} characters; "
+            f"this one has {_n(len(text))}."
+        )
+    size = len(text.encode("utf-8"))
+    if limits.text_max_bytes is not None and size > limits.text_max_bytes:
+        problems.append(
+            f"{display_name} {limits.text_noun} are limited to {_n(limits.text_max_bytes)} bytes; "
+            f"this one has {_n(size)}."
+        )
+    if limits.hashtags_max is not None:
+        count = count_hashtags(job.text)
+        if count > limits.hashtags_max:
+            problems.append(
+                f"{display_name} allows at most {limits.hashtags_max} hashtags; this post has {count}."
+            )
+    if job.kind == CAROUSEL:
+        count = len(job.media_urls)
+        if limits.images_min is not None and count < limits.images_min:
+            problems.append(
+                f"{display_name} carousels need at least {limits.images_min} images; this one has {count}."
+            )
+        if limits.images_max is not None and count > limits.images_max:
+            problems.append(
+                f"{display_name} carousels are limited to {limits.images_max} images; this one has {count}."
+            )
+    if limits.image_extensions and job.kind in (IMAGE, CAROUSEL):
+        for url in job.media_urls:
+            ext = url_extension(url)
+            if ext not in limits.image_extensions:
+                problems.append(
+                    f"{display_name} accepts only {limits.image_format_name} images; "
+                    f"{url_name(url)} is not one."
+                )
+    if limits.needs_title and not job.title.strip():
+        problems.append(f"{display_name} needs a title; this post has none.")
+    if limits.title_max_chars is not None and len(job.title) > limits.title_max_chars:
+        problems.append(
+            f"{display_name} titles are limited to {_n(limits.title_max_chars)} characters; "
+            f"this one has {_n(len(job.title))}."
+        )
+    for char in limits.forbidden_chars:
+        if char in job.title or (limits.needs_title and char in job.body):
+            problems.append(f"{display_name} does not allow the character {char!r} in titles or descriptions.")
+    return problems
+
+
+_HASHTAG = re.compile(r"(?<![\w#])#\w+")
+
+
+def count_hashtags(text: str) -> int:
+    """Count hashtags the way the platforms do: '#' followed by word characters."""
+    return len(_HASHTAG.findall(text))
+
+
+def url_extension(url: str) -> str:
+    """The lower-case file extension of a URL's path ('' when none), ignoring the query."""
+    path = httpx.URL(url).path if "://" in url else url
+    name = path.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def url_name(url: str) -> str:
+    """The last path segment of a URL, for error messages."""
+    path = httpx.URL(url).path if "://" in url else url
+    return path.rsplit("/", 1)[-1] or url
+
+
+class Adapter(ABC):
+    """One platform. Subclasses set the class attributes and implement `publish`."""
+
+    platform: ClassVar[str]  # the value in created_content.platform / platform_connections.platform
+    display_name: ClassVar[str]  # for messages: "Facebook"
+    limits: ClassVar[Limits]
+
+    def check(self, job: PublishJob) -> None:
+        """Raise LimitError naming every limit the job breaks; no network call."""
+        problems = check_limits(self.display_name, self.limits, job)
+        if problems:
+            raise LimitError(self.platform, " ".join(problems))
+
+    @abstractmethod
+    def publish(self, job: PublishJob, connection: Connection, ctx: AdapterContext) -> PublishResult:
+        """Publish the job on the connection's account, or raise a typed PlatformError."""
+
+
+def send(
+    ctx: AdapterContext,
+    platform: str,
+    method: str,
+    url: str,
+    *,
+    publishes: bool,
+    what: str,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Make one HTTP call and turn transport failures into typed errors.
+
+    A failure before the request could reach the platform (connect error or timeout, pool
+    timeout) is always safe to retry. Anything after that on a call that can publish is
+    ambiguous: the platform may have acted on it. HTTP statuses are left to the adapter.
+    """
+    try:
+        return ctx.http.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise RetryableError(
+            platform, f"Could not reach {what}; nothing was sent.", detail=type(exc).__name__
+        ) from None
+    except httpx.TransportError as exc:
+        if publishes:
+            raise AmbiguousError(
+                platform,
+                f"The connection to {what} failed after the post was sent, so it may or may not "
+                "have been published.",
+                detail=type(exc).__name__,
+            ) from None
+        raise RetryableError(
+            platform, f"The connection to {what} failed; nothing was published.", detail=type(exc).__name__
+        ) from None
+
+
+def platform_text(text: object, limit: int = 300) -> str:
+    """A platform's error text made safe to show: secrets masked, whitespace folded, bounded."""
+    cleaned = " ".join(scrub(str(text)).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
