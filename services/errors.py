@@ -61,9 +61,19 @@ class LimitError(PermanentError):
 
 
 class RetryableError(PlatformError):
-    """Class T-safe: nothing was published; the same post may be tried again later."""
+    """Class T-safe: nothing was published; the same post may be tried again later.
+
+    `counts_as_attempt=False` marks waiting that is not a failure (an Instagram container still
+    processing when the run's poll budget ends): the post is deferred without using an attempt.
+    """
 
     kind = "retryable"
+
+    def __init__(
+        self, platform: str, message: str, *, detail: str = "", counts_as_attempt: bool = True
+    ) -> None:
+        super().__init__(platform, message, detail=detail)
+        self.counts_as_attempt = counts_as_attempt
 
 
 class AmbiguousError(PlatformError):
