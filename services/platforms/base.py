@@ -153,7 +153,9 @@ def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str
     problems: list[str] = []
     if job.kind not in limits.kinds:
         kinds = ", ".join(k for k in KINDS if k in limits.kinds)
-        problems.append(f"{display_name} does not support {job.kind} posts (supported: {kinds}).")
+        problems.append(
+            f"The scheduler cannot publish {job.kind} posts to {display_name} (it can publish: {kinds})."
+        )
         return problems
     if job.kind in (IMAGE, CAROUSEL, VIDEO) and not job.media_urls:
         problems.append(f"This {job.kind} post has no media file attached.")
