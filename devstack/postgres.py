@@ -61,7 +61,9 @@ class Cluster:
     def stop(self) -> None:
         """Stop the server and delete its files."""
         subprocess.run(
-            _as_user([str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"]),
+            _as_user(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"]
+            ),
             check=False,
             capture_output=True,
         )
@@ -80,8 +82,18 @@ def start_cluster() -> Cluster:
         shutil.chown(root, user=RUN_AS)
     data = root / "data"
     init = _as_user(
-        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-         "--locale=C.UTF-8", "--no-sync"]
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]
     )
     subprocess.run(init, check=True, capture_output=True)
     port = _free_port()

@@ -10,8 +10,8 @@ Two details make it faithful enough to test a client against:
 from __future__ import annotations
 
 import socket
-import sys
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,15 +55,17 @@ class _Handler(WSGIRequestHandler):
         if not self.parse_request():
             return
         handler = _KeepAliveServerHandler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]  # a socket writer is the IO[bytes] wsgiref wants
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=True,
         )
-        handler.request_handler = self
+        handler.request_handler = self  # type: ignore[attr-defined]  # wsgiref back-pointer
         try:
             handler.run(self.server.get_app())  # type: ignore[attr-defined]
         except DropConnection:
             self._reset()
-            return
-        if handler.status and handler.status.startswith(("1",)):
             return
         connection = self.headers.get("Connection", "").lower()
         self.close_connection = connection == "close" or self.request_version != "HTTP/1.1"
@@ -89,7 +91,7 @@ class _KeepAliveServerHandler(ServerHandler):
 
     def close(self) -> None:
         # wsgiref logs the status on close; there is none when the app dropped the connection.
-        if self.status is None:
+        if getattr(self, "status", None) is None:
             self.status = "000 Dropped"
         super().close()
 
@@ -123,6 +125,7 @@ class RunningServer:
 
 def serve(app: WSGIApp, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Serve `app` on host:port (port 0 = any free one) until `close()`."""
+
     def one_block(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         # Keep-alive needs a Content-Length: an app that sets one may stream its body (the media
         # host does, so big files never sit in memory); any other body is sent as one block.

@@ -27,7 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # .env.example and `--help` are generated from / checked against this table.
 VARIABLES: dict[str, tuple[str, str]] = {
     "SUPABASE_URL": ("", "Project URL, e.g. https://abcd.supabase.co (required)"),
-    "SUPABASE_SERVICE_ROLE_KEY": ("", "Service-role key: bypasses RLS, needed for the Auth admin API (required)"),
+    "SUPABASE_SERVICE_ROLE_KEY": (
+        "",
+        "Service-role key: bypasses RLS, needed for the Auth admin API (required)",
+    ),
     "ENCRYPTION_KEY": ("", "Fernet key the app encrypts platform tokens with, 44 characters (required)"),
     "TEST_USER_ID": ("", "When set, a run reads, claims and writes only this user's posts (test mode)"),
     "TEST_USER_EMAIL": ("", "Email find_test_user.py looks up by default"),

@@ -24,7 +24,9 @@ _TOKEN_SHAPES = [
     re.compile(r"\b1//[A-Za-z0-9._-]{10,}"),  # Google refresh tokens
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWTs (Supabase keys)
     re.compile(r"\bgAAAAA[A-Za-z0-9_=-]{20,}"),  # Fernet ciphertexts
-    re.compile(r"(?i)(\b(?:access_token|refresh_token|client_secret|fb_exchange_token|apikey|api_key)=)[^&\s\"']+"),
+    re.compile(
+        r"(?i)(\b(?:access_token|refresh_token|client_secret|fb_exchange_token|apikey|api_key)=)[^&\s\"']+"
+    ),
     re.compile(r"(?i)(\bAuthorization:\s*(?:Bearer|OAuth)\s+)[^\s\"']+"),
     re.compile(r"(?i)(\b(?:Bearer|OAuth)\s+)[A-Za-z0-9._~+/=-]{8,}"),
 ]

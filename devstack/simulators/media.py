@@ -15,11 +15,20 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 _TYPES = {
-    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
-    ".mp4": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
 }
-_MAGIC = {".jpg": b"\xff\xd8\xff\xe0", ".jpeg": b"\xff\xd8\xff\xe0", ".png": b"\x89PNG\r\n\x1a\n",
-          ".mp4": b"\x00\x00\x00\x18ftypmp42"}
+_MAGIC = {
+    ".jpg": b"\xff\xd8\xff\xe0",
+    ".jpeg": b"\xff\xd8\xff\xe0",
+    ".png": b"\x89PNG\r\n\x1a\n",
+    ".mp4": b"\x00\x00\x00\x18ftypmp42",
+}
 _BLOCK = 64 * 1024
 
 

@@ -103,7 +103,7 @@ class PlatformSettings:
     linkedin_client_id: str = ""
     linkedin_client_secret: str = field(default="", repr=False)
     youtube_upload_url: str = "https://www.googleapis.com/upload/youtube/v3"
-    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
     google_client_id: str = ""
     google_client_secret: str = field(default="", repr=False)
     youtube_privacy_status: str = "public"
@@ -204,7 +204,9 @@ def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str
         )
     for char in limits.forbidden_chars:
         if char in job.title or (limits.needs_title and char in job.body):
-            problems.append(f"{display_name} does not allow the character {char!r} in titles or descriptions.")
+            problems.append(
+                f"{display_name} does not allow the character {char!r} in titles or descriptions."
+            )
     return problems
 
 

@@ -1,0 +1,322 @@
+-- Content publisher migration for a real Supabase database. Idempotent: safe to run twice, and on
+-- a database that already has the content app's tables. Apply it in the Supabase SQL editor, or:
+--     psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f sql/migration.sql
+--
+-- It adds (1) the columns the app uses but never published DDL for, (2) the indexes the
+-- publisher's queries need, (3) the SQL functions through which the publisher claims posts and
+-- writes outcomes. Every write is one statement that merges into metadata on the server, so a
+-- concurrent edit by the app is never overwritten by a stale copy held in Python.
+
+-- (1) Columns used by the app, no DDL found -------------------------------------------------------
+ALTER TABLE public.created_content ADD COLUMN IF NOT EXISTS scheduled_at timestamptz;
+ALTER TABLE public.created_content ADD COLUMN IF NOT EXISTS scheduled_date date;
+ALTER TABLE public.created_content ADD COLUMN IF NOT EXISTS scheduled_time time;
+ALTER TABLE public.created_content ADD COLUMN IF NOT EXISTS published_at timestamptz;
+ALTER TABLE public.created_content ADD COLUMN IF NOT EXISTS channel_post_id text;
+ALTER TABLE public.content_posts ADD COLUMN IF NOT EXISTS primary_image_url text;
+ALTER TABLE public.content_posts ADD COLUMN IF NOT EXISTS published_at timestamptz;
+
+-- (2) Indexes ----------------------------------------------------------------------------------
+-- Candidate reads are keyset pages over the scheduled rows only: partial indexes keep an idle
+-- run to a few index probes however many published posts accumulate.
+CREATE INDEX IF NOT EXISTS publisher_created_content_scheduled
+    ON public.created_content (id) WHERE status = 'scheduled';
+CREATE INDEX IF NOT EXISTS publisher_created_content_scheduled_user
+    ON public.created_content (user_id, id) WHERE status = 'scheduled';
+CREATE INDEX IF NOT EXISTS publisher_content_posts_scheduled
+    ON public.content_posts (id) WHERE status = 'scheduled';
+CREATE INDEX IF NOT EXISTS publisher_content_posts_campaign
+    ON public.content_posts (campaign_id);
+CREATE INDEX IF NOT EXISTS publisher_content_campaigns_user
+    ON public.content_campaigns (user_id);
+CREATE INDEX IF NOT EXISTS publisher_platform_connections_owner
+    ON public.platform_connections (user_id, platform);
+CREATE INDEX IF NOT EXISTS idx_created_content_channel_post_id
+    ON public.created_content (channel_post_id);
+
+-- (3) Functions ---------------------------------------------------------------------------------
+
+-- Timestamps in metadata are always written in this one format, so that text comparisons by
+-- the app's monitoring queries order the same way as time.
+CREATE OR REPLACE FUNCTION public.publisher_iso(p_at timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"');
+$$;
+
+-- A metadata text as timestamptz, NULL when it is missing or garbage (never an error: one bad
+-- row must not stop a claim statement that covers others).
+CREATE OR REPLACE FUNCTION public.publisher_try_timestamptz(p_text text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN p_text::timestamptz;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END;
+$$;
+
+-- Metadata as an object to merge into. NULL becomes {}; a non-object value (garbage written by
+-- someone else) is kept under _original_metadata instead of being lost.
+CREATE OR REPLACE FUNCTION public.publisher_metadata(p_metadata jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN p_metadata IS NULL OR p_metadata = 'null'::jsonb THEN '{}'::jsonb
+        WHEN jsonb_typeof(p_metadata) = 'object' THEN p_metadata
+        ELSE jsonb_build_object('_original_metadata', p_metadata)
+    END;
+$$;
+
+-- True while a run holds a claim younger than the lease. A claim without a readable
+-- _publishing_at is treated as abandoned.
+CREATE OR REPLACE FUNCTION public.publisher_claim_is_live(p_metadata jsonb, p_lease_seconds integer)
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_typeof(p_metadata) = 'object'
+       AND p_metadata->'_publishing' = 'true'::jsonb
+       AND coalesce(
+               public.publisher_try_timestamptz(p_metadata->>'_publishing_at')
+                   > now() - make_interval(secs => p_lease_seconds),
+               false);
+$$;
+
+CREATE OR REPLACE FUNCTION public.publisher_holds(p_metadata jsonb, p_run_id text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_typeof(p_metadata) = 'object'
+       AND p_metadata->'_publishing' = 'true'::jsonb
+       AND p_metadata->>'_publishing_run' = p_run_id;
+$$;
+
+CREATE OR REPLACE FUNCTION public.publisher_check_table(p_table text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_table IS NULL OR p_table NOT IN ('created_content', 'content_posts') THEN
+        RAISE EXCEPTION 'publisher: unknown table %', p_table USING ERRCODE = '22023';
+    END IF;
+END;
+$$;
+
+-- The claim: one UPDATE that takes every listed post still scheduled and not held by a live
+-- claim (of the test user only, when given), and returns exactly the rows this run won.
+-- Concurrent claimers block on the row lock and re-check the WHERE clause against the
+-- committed row (READ COMMITTED), so each row is won once.
+CREATE OR REPLACE FUNCTION public.publisher_claim(
+    p_table text, p_ids uuid[], p_run_id text, p_lease_seconds integer, p_user_id uuid DEFAULT NULL
+) RETURNS SETOF jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_owner text := CASE p_table
+        WHEN 'created_content' THEN 't.user_id'
+        ELSE '(SELECT c.user_id FROM public.content_campaigns c WHERE c.id = t.campaign_id)'
+    END;
+    v_row text := CASE p_table
+        WHEN 'created_content' THEN 'to_jsonb(t)'
+        ELSE 'to_jsonb(t) || jsonb_build_object(''content_campaigns'', '
+             '(SELECT jsonb_build_object(''user_id'', c.user_id) FROM public.content_campaigns c '
+             'WHERE c.id = t.campaign_id))'
+    END;
+BEGIN
+    PERFORM public.publisher_check_table(p_table);
+    RETURN QUERY EXECUTE format(
+        'UPDATE public.%I AS t
+            SET metadata = public.publisher_metadata(t.metadata) || jsonb_build_object(
+                    ''_publishing'', true,
+                    ''_publishing_at'', public.publisher_iso(now()),
+                    ''_publishing_run'', $2)
+          WHERE t.id = ANY($1)
+            AND t.status = ''scheduled''
+            AND NOT coalesce(public.publisher_claim_is_live(t.metadata, $3), false)
+            AND ($4::uuid IS NULL OR %s = $4::uuid)
+        RETURNING %s', p_table, v_owner, v_row)
+    USING p_ids, p_run_id, p_lease_seconds, p_user_id;
+END;
+$$;
+
+-- Merge a patch into the metadata of a post this run holds: remote ids the moment they exist,
+-- and the "sending started" mark before the first call that can publish.
+CREATE OR REPLACE FUNCTION public.publisher_note(
+    p_table text, p_id uuid, p_run_id text, p_patch jsonb
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    PERFORM public.publisher_check_table(p_table);
+    EXECUTE format(
+        'UPDATE public.%I AS t SET metadata = public.publisher_metadata(t.metadata) || $3
+          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
+    USING p_id, p_run_id, coalesce(p_patch, '{}'::jsonb);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count = 1;
+END;
+$$;
+
+-- Transient failures so far; garbage reads as 0.
+CREATE OR REPLACE FUNCTION public.publisher_attempts(p_metadata jsonb) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN public.publisher_metadata(p_metadata)->>'_publish_attempts' ~ '^\d{1,6}$'
+                THEN (public.publisher_metadata(p_metadata)->>'_publish_attempts')::integer
+                ELSE 0 END;
+$$;
+
+-- Keys that only mean something while a run works on the post.
+CREATE OR REPLACE FUNCTION public.publisher_working_keys() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['_publishing', '_publishing_at', '_publishing_run'];
+$$;
+
+-- Published: the keys the app reads, the claim removed. channel_post_id exists only on
+-- created_content.
+CREATE OR REPLACE FUNCTION public.publisher_mark_published(
+    p_table text, p_id uuid, p_run_id text, p_platform text, p_post_id text, p_post_url text
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+    v_channel text := CASE p_table WHEN 'created_content' THEN ', channel_post_id = $4' ELSE '' END;
+BEGIN
+    PERFORM public.publisher_check_table(p_table);
+    EXECUTE format(
+        'UPDATE public.%I AS t
+            SET status = ''published'',
+                published_at = now()%s,
+                metadata = (public.publisher_metadata(t.metadata)
+                            - public.publisher_working_keys()
+                            - ARRAY[''publish_error'', ''publish_failed_at'',
+                                    ''_publish_sending_at'', ''_publish_next_attempt_at'',
+                                    ''_publish_last_error''])
+                           || jsonb_build_object(
+                                $3 || ''_post_id'', $4,
+                                ''post_url'', $5,
+                                ''published_at'', public.publisher_iso(now()))
+          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table, v_channel)
+    USING p_id, p_run_id, p_platform, p_post_id, p_post_url;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count = 1;
+END;
+$$;
+
+-- Failed: back to draft with a sentence the user understands. Working state of the attempt is
+-- dropped, so that rescheduling starts clean.
+CREATE OR REPLACE FUNCTION public.publisher_mark_failed(
+    p_table text, p_id uuid, p_run_id text, p_error text
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    PERFORM public.publisher_check_table(p_table);
+    EXECUTE format(
+        'UPDATE public.%I AS t
+            SET status = ''draft'',
+                metadata = (public.publisher_metadata(t.metadata)
+                            - public.publisher_working_keys()
+                            - ARRAY[''_publish_sending_at'', ''_publish_next_attempt_at'',
+                                    ''_publish_remote'', ''_publish_attempts'', ''_publish_last_error''])
+                           || jsonb_build_object(
+                                ''publish_error'', $3,
+                                ''publish_failed_at'', public.publisher_iso(now()))
+          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
+    USING p_id, p_run_id, p_error;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count = 1;
+END;
+$$;
+
+-- Expired: more overdue than the lateness limit; never published stale.
+CREATE OR REPLACE FUNCTION public.publisher_mark_expired(
+    p_table text, p_id uuid, p_run_id text, p_reason text
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    PERFORM public.publisher_check_table(p_table);
+    EXECUTE format(
+        'UPDATE public.%I AS t
+            SET status = ''expired'',
+                metadata = (public.publisher_metadata(t.metadata)
+                            - public.publisher_working_keys()
+                            - ARRAY[''_publish_next_attempt_at''])
+                           || jsonb_build_object(
+                                ''expired_at'', public.publisher_iso(now()),
+                                ''expired_reason'', $3)
+          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
+    USING p_id, p_run_id, p_reason;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count = 1;
+END;
+$$;
+
+-- Deferred: stays scheduled, claim released, next attempt not before p_next_attempt_at.
+-- p_count_attempt is false for rate limits and waiting (they are not failures).
+CREATE OR REPLACE FUNCTION public.publisher_defer(
+    p_table text, p_id uuid, p_run_id text, p_next_attempt_at timestamptz, p_reason text,
+    p_count_attempt boolean
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    PERFORM public.publisher_check_table(p_table);
+    EXECUTE format(
+        'UPDATE public.%I AS t
+            SET metadata = (public.publisher_metadata(t.metadata) - public.publisher_working_keys())
+                           || jsonb_build_object(
+                                ''_publish_next_attempt_at'', public.publisher_iso($3),
+                                ''_publish_last_error'', $4,
+                                ''_publish_attempts'',
+                                    public.publisher_attempts(t.metadata) + CASE WHEN $5 THEN 1 ELSE 0 END)
+          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
+    USING p_id, p_run_id, p_next_attempt_at, p_reason, p_count_attempt;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count = 1;
+END;
+$$;
+
+-- Release: give the post back untouched (not due after all, run out of time, run aborted).
+CREATE OR REPLACE FUNCTION public.publisher_release(p_table text, p_id uuid, p_run_id text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    PERFORM public.publisher_check_table(p_table);
+    EXECUTE format(
+        'UPDATE public.%I AS t
+            SET metadata = public.publisher_metadata(t.metadata) - public.publisher_working_keys()
+          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
+    USING p_id, p_run_id;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count = 1;
+END;
+$$;
+
+-- Only the service role (the publisher) may call these: they bypass the app's ownership rules.
+DO $$
+DECLARE
+    v_fn text;
+BEGIN
+    FOREACH v_fn IN ARRAY ARRAY[
+        'publisher_claim(text, uuid[], text, integer, uuid)',
+        'publisher_note(text, uuid, text, jsonb)',
+        'publisher_mark_published(text, uuid, text, text, text, text)',
+        'publisher_mark_failed(text, uuid, text, text)',
+        'publisher_mark_expired(text, uuid, text, text)',
+        'publisher_defer(text, uuid, text, timestamptz, text, boolean)',
+        'publisher_release(text, uuid, text)'
+    ] LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION public.%s FROM PUBLIC', v_fn);
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
+            EXECUTE format('REVOKE ALL ON FUNCTION public.%s FROM anon, authenticated', v_fn);
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION public.%s TO service_role', v_fn);
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Marks the migration as installed (the `check` command looks for it).
+COMMENT ON FUNCTION public.publisher_claim(text, uuid[], text, integer, uuid) IS 'content publisher migration v1';
+
+-- PostgREST caches the schema; tell it about the new functions.
+NOTIFY pgrst, 'reload schema';
