@@ -1,0 +1,129 @@
+"""Post normalisation: text as the app builds it, media resolution for both tables, bad rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.platforms.base import CAROUSEL, IMAGE, TEXT, VIDEO
+from services.posts import (
+    CONTENT_POSTS,
+    CREATED_CONTENT,
+    InvalidPostError,
+    build_job,
+    build_text,
+    normalise_hashtags,
+    post_from_row,
+    resolve_media,
+)
+
+
+def cc(**fields):
+    row = {"id": "c1", "user_id": "u1", "platform": "facebook", "content_type": "post", "content": "Hello",
+           "status": "scheduled", "metadata": {}}
+    row.update(fields)
+    return post_from_row(CREATED_CONTENT, row)
+
+
+def cp(**fields):
+    row = {"id": "p1", "platform": "facebook", "post_type": "text", "content": "Hello", "status": "scheduled",
+           "metadata": None, "content_campaigns": {"user_id": "u2"}, "scheduled_date": "2026-11-28",
+           "scheduled_time": "10:00:00"}
+    row.update(fields)
+    return post_from_row(CONTENT_POSTS, row)
+
+
+@pytest.mark.parametrize(
+    ("title", "content", "tags", "expected"),
+    [
+        ("", "Body", (), "Body"),
+        ("Title", "Body", (), "Title\n\nBody"),
+        ("Title", "Body", ("a", "b"), "Title\n\nBody\n\n#a #b"),
+        ("", "Body", ("a",), "Body\n\n#a"),
+        ("  T  ", "  Body \n", (), "T\n\nBody"),
+    ],
+)
+def test_build_text(title, content, tags, expected):
+    """Text is title, blank line, content, blank line, hashtags, as the app builds it."""
+    assert build_text(title, content, tags) == expected
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (["#a", "b", " #c "], ("a", "b", "c")),
+        ("#a #b,c", ("a", "b", "c")),
+        (None, ()),
+        ([], ()),
+        (["#", " "], ()),
+    ],
+)
+def test_hashtags_with_or_without_hash(stored, expected):
+    """Hashtags are stored with or without '#', as a list or one string; all read the same."""
+    assert normalise_hashtags(stored) == expected
+
+
+MEDIA_CASES = [
+    (cc(), TEXT, ()),
+    (cc(media_url="https://x/a.jpg"), IMAGE, ("https://x/a.jpg",)),
+    (cc(images=["https://x/1.jpg", "https://x/2.jpg"]), IMAGE, ("https://x/1.jpg",)),
+    (cc(content_type="carousel", images=["https://x/1.jpg", "https://x/2.jpg"]), CAROUSEL,
+     ("https://x/1.jpg", "https://x/2.jpg")),
+    (cc(carousel_images=["https://x/1.jpg", "https://x/2.jpg"]), CAROUSEL, ("https://x/1.jpg", "https://x/2.jpg")),
+    (cc(metadata={"carousel_images": ["https://m/1.jpg", "https://m/2.jpg"]},
+        carousel_images=["https://x/1.jpg", "https://x/2.jpg"]), CAROUSEL, ("https://m/1.jpg", "https://m/2.jpg")),
+    (cc(content_type="reel", media_url="https://x/v"), VIDEO, ("https://x/v",)),
+    (cc(content_type="short_video or reel", media_url="https://x/v"), VIDEO, ("https://x/v",)),
+    (cc(media_url="https://x/clip.MP4?sig=1"), VIDEO, ("https://x/clip.MP4?sig=1",)),
+    (cc(metadata={"media_type": "video"}, media_url="https://x/v"), VIDEO, ("https://x/v",)),
+    (cc(content_type="video", metadata={"video_url": "https://x/meta.mp4"}, media_url="https://x/v"), VIDEO,
+     ("https://x/meta.mp4",)),
+    (cc(content_type="story", media_url="https://x/a.jpg"), "story", ("https://x/a.jpg",)),
+    (cp(), TEXT, ()),
+    (cp(post_type="image", primary_image_url="https://x/p.jpg"), IMAGE, ("https://x/p.jpg",)),
+    (cp(metadata={"carousel_images": ["https://x/1.jpg", "https://x/2.jpg"]}, primary_image_url="https://x/p.jpg"),
+     CAROUSEL, ("https://x/1.jpg", "https://x/2.jpg")),
+    (cp(post_type="video", primary_image_url="https://x/v.mov"), VIDEO, ("https://x/v.mov",)),
+]
+
+
+@pytest.mark.parametrize(("post", "kind", "urls"), MEDIA_CASES)
+def test_media_resolution(post, kind, urls):
+    """Media comes from the places the contract lists, in its order of precedence."""
+    assert resolve_media(post) == (kind, urls)
+
+
+def test_content_posts_owner_comes_from_campaign():
+    """content_posts has no user_id: the owner is the campaign's user; NULL metadata reads as {}."""
+    post = cp()
+    assert post.owner_id == "u2"
+    assert post.metadata == {}
+    assert cp(content_campaigns=None).owner_id is None
+
+
+def test_non_object_metadata_reads_as_empty():
+    """Garbage metadata (an array) never crashes reading a post."""
+    assert cc(metadata=[1, 2]).metadata == {}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"content": None}, "no text content"),
+        ({"content": {"a": 1}}, "no text content"),
+        ({"content": "", "title": ""}, "empty"),
+        ({"images": [1, 2]}, "images are not a list of texts"),
+        ({"hashtags": {"a": 1}}, "hashtags are not a list"),
+    ],
+)
+def test_bad_rows_raise_readable_errors(fields, message):
+    """A row holding garbage raises InvalidPostError with a sentence, never a crash."""
+    with pytest.raises(InvalidPostError, match=message):
+        build_job(cc(**fields))
+
+
+def test_job_carries_resume_state():
+    """Remote ids and the sending mark of an earlier attempt reach the adapter."""
+    job = build_job(cc(metadata={"_publish_remote": {"container_id": "C1"}, "_publish_sending_at": "x"}))
+    assert job.resume == {"container_id": "C1"}
+    assert job.sending_started is True
+    assert build_job(cc()).sending_started is False
