@@ -1,0 +1,16 @@
+"""The platform adapters, by the platform name the app stores (created_content.platform).
+
+An explicit dict: adding a platform is one import and one line here, and a newcomer can see at
+a glance what the scheduler supports.
+"""
+
+from services.platforms.base import Adapter
+from services.platforms.facebook import FacebookAdapter
+from services.platforms.linkedin import LinkedInAdapter
+from services.platforms.youtube import YouTubeAdapter
+
+ADAPTERS: dict[str, Adapter] = {
+    "facebook": FacebookAdapter(),
+    "linkedin": LinkedInAdapter(),
+    "youtube": YouTubeAdapter(),
+}
