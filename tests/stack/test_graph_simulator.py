@@ -1,0 +1,371 @@
+"""The Graph simulator checked against the contract (platform_apis.md §1, §2, §6.1) with plain httpx."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.server import serve
+from devstack.simulators.graph import SERVER_ERROR_MESSAGE, GraphSimulator
+from devstack.simulators.media import MediaHost
+
+PAGE = "104958162837461"
+IG = "17841400000000001"
+TOKEN = "page-token"
+TLS = ssl.create_default_context()  # one for the module: building one costs ~50 ms
+
+
+class FakeClock:
+    """A clock the test moves by hand (container expiry, quota window)."""
+
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Graph:
+    """A served simulator, an httpx client for it and a media host."""
+
+    sim: GraphSimulator
+    http: httpx.Client
+    media: str
+    clock: FakeClock
+
+    def post(self, path: str, token: str | None = TOKEN, **data: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.post(path, data={k: str(v) for k, v in data.items()}, headers=headers)
+
+    def get(self, path: str, token: str | None = TOKEN, **params: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.get(path, params=params, headers=headers)
+
+    def image(self, name: str = "photo.jpg") -> str:
+        return f"{self.media}/media/{name}"
+
+
+@pytest.fixture
+def graph() -> Iterator[Graph]:
+    clock = FakeClock()
+    sim = GraphSimulator(video_polls=2, clock=clock)
+    with (
+        serve(sim) as server,
+        serve(MediaHost()) as media,
+        httpx.Client(base_url=f"{server.url}/v27.0", timeout=5, verify=TLS) as http,
+    ):
+        yield Graph(sim, http, media.url, clock)
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """The `error` object, after checking it has the §1.4 shape."""
+    error = response.json()["error"]
+    assert set(error) >= {"message", "type", "code", "fbtrace_id"}
+    assert isinstance(error["code"], int)
+    assert error["type"] in ("OAuthException", "GraphMethodException")
+    assert error["fbtrace_id"]
+    return error
+
+
+# ---- tokens ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["form", "query", "bearer"])
+def test_token_is_accepted_in_form_query_or_header(graph: Graph, where: str) -> None:
+    """The token may come as access_token (form or query) or as Authorization: Bearer."""
+    if where == "form":
+        reply = graph.http.post(f"/{PAGE}/feed", data={"message": "hi", "access_token": "t0ken"})
+    elif where == "query":
+        reply = graph.http.post(f"/{PAGE}/feed", params={"access_token": "t0ken"}, data={"message": "hi"})
+    else:
+        reply = graph.post(f"/{PAGE}/feed", message="hi")
+    assert reply.status_code == 200, reply.text
+
+
+def test_missing_token_is_code_104(graph: Graph) -> None:
+    """A call without any token gets code 104 and publishes nothing."""
+    reply = graph.post(f"/{PAGE}/feed", token=None, message="hi")
+    assert reply.status_code == 400
+    assert error_of(reply)["code"] == 104
+    assert graph.sim.created == []
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "code", "subcode"),
+    [("expired-abc", 400, 190, 463), ("revoked-abc", 400, 190, 460), ("ratelimited-abc", 403, 4, None)],
+)
+def test_token_conventions(graph: Graph, token: str, status: int, code: int, subcode: int | None) -> None:
+    """expired-/revoked-/ratelimited- tokens get 190/463, 190/460 and code 4; nothing is applied."""
+    reply = graph.post(f"/{PAGE}/feed", token=token, message="hi")
+    assert reply.status_code == status
+    error = error_of(reply)
+    assert (error["code"], error.get("error_subcode")) == (code, subcode)
+    assert graph.sim.created == []
+    assert graph.sim.posts == {}
+
+
+def test_rate_limited_token_says_when_access_returns(graph: Graph) -> None:
+    """Code 4 is transient and comes with a BUC header naming the wait in minutes."""
+    reply = graph.post(f"/{PAGE}/feed", token="ratelimited-abc", message="hi")
+    error = error_of(reply)
+    assert error["is_transient"] is True
+    assert error["message"] == "(#4) Application request limit reached"
+    usage = json.loads(reply.headers["X-Business-Use-Case-Usage"])
+    (entry,) = usage[PAGE]
+    assert entry["type"] == "pages"
+    assert entry["estimated_time_to_regain_access"] == graph.sim.regain_minutes
+
+
+def test_every_reply_reports_app_usage(graph: Graph) -> None:
+    """X-App-Usage is a JSON object of percentages on every reply."""
+    usage = json.loads(graph.post(f"/{PAGE}/feed", message="hi").headers["X-App-Usage"])
+    assert set(usage) == {"call_count", "total_cputime", "total_time"}
+
+
+def test_tokens_are_never_in_created(graph: Graph) -> None:
+    """created holds what became public, never the token that published it."""
+    graph.post(f"/{PAGE}/feed", token="EAAsecret-token-value", message="hi")
+    assert "EAAsecret-token-value" not in json.dumps(graph.sim.created)
+
+
+# ---- Facebook posts --------------------------------------------------------------------------
+
+
+def test_feed_post_id_is_page_underscore_post(graph: Graph) -> None:
+    """POST /feed answers {"id": "{page}_{post}"} and the post becomes public once."""
+    reply = graph.post(f"/{PAGE}/feed", message="Hello")
+    post_id = reply.json()["id"]
+    page, _, number = post_id.partition("_")
+    assert (page, number.isdigit()) == (PAGE, True)
+    assert list(reply.json()) == ["id"]
+    assert graph.sim.created == [{"platform": "facebook", "id": post_id, "text": "Hello", "media": []}]
+
+
+def test_feed_accepts_json_bodies_and_any_version(graph: Graph) -> None:
+    """Bodies may be JSON; paths may carry any /vNN.N version."""
+    url = str(graph.http.base_url).replace("/v27.0", "/v25.0")
+    reply = httpx.post(
+        f"{url}/{PAGE}/feed", json={"message": "json"}, headers={"Authorization": "Bearer t0ken"}
+    )
+    assert reply.status_code == 200
+    assert graph.sim.created[0]["text"] == "json"
+
+
+def test_feed_needs_content(graph: Graph) -> None:
+    """A /feed call with neither message, link nor media is code 100."""
+    reply = graph.post(f"/{PAGE}/feed")
+    assert (reply.status_code, error_of(reply)["code"]) == (400, 100)
+
+
+def test_duplicate_status_is_506(graph: Graph) -> None:
+    """Posting the Page's last text again is refused with (#506) Duplicate status message."""
+    graph.post(f"/{PAGE}/feed", message="Same")
+    reply = graph.post(f"/{PAGE}/feed", message="Same")
+    error = error_of(reply)
+    assert (reply.status_code, error["code"], error["message"]) == (
+        400,
+        506,
+        "(#506) Duplicate status message",
+    )
+    assert len(graph.sim.created) == 1
+
+
+def test_published_photo_returns_id_and_post_id(graph: Graph) -> None:
+    """POST /photos (published by default) answers {"id", "post_id"} and publishes a post."""
+    reply = graph.post(f"/{PAGE}/photos", url=graph.image(), caption="Look")
+    body = reply.json()
+    assert set(body) == {"id", "post_id"}
+    assert body["id"].isdigit()
+    assert body["post_id"].startswith(f"{PAGE}_")
+    assert graph.sim.created == [
+        {"platform": "facebook", "id": body["post_id"], "text": "Look", "media": [graph.image()]}
+    ]
+
+
+def test_unpublished_photo_returns_only_id(graph: Graph) -> None:
+    """POST /photos published=false answers {"id"} only and publishes nothing."""
+    reply = graph.post(f"/{PAGE}/photos", url=graph.image(), published="false")
+    assert list(reply.json()) == ["id"]
+    assert graph.sim.created == []
+
+
+def test_photo_media_is_downloaded(graph: Graph) -> None:
+    """A photo URL that cannot be downloaded is refused (code 324); a missing url too."""
+    missing = graph.post(f"/{PAGE}/photos", url=f"{graph.media}/missing/x.jpg")
+    assert error_of(missing)["code"] == 324
+    assert error_of(graph.post(f"/{PAGE}/photos"))["code"] == 324
+    assert graph.sim.created == []
+
+
+def test_multi_photo_post(graph: Graph) -> None:
+    """Unpublished photos attached with attached_media[i] make one post with every image."""
+    ids = [
+        graph.post(f"/{PAGE}/photos", url=graph.image(f"{n}.jpg"), published="false").json()["id"]
+        for n in "ab"
+    ]
+    data = {f"attached_media[{i}]": json.dumps({"media_fbid": pid}) for i, pid in enumerate(ids)}
+    reply = graph.post(f"/{PAGE}/feed", message="Two", **data)
+    assert reply.status_code == 200
+    assert graph.sim.created == [
+        {
+            "platform": "facebook",
+            "id": reply.json()["id"],
+            "text": "Two",
+            "media": [graph.image("a.jpg"), graph.image("b.jpg")],
+        }
+    ]
+
+
+def test_multi_photo_rejects_unknown_used_or_published_photos(graph: Graph) -> None:
+    """A media_fbid never issued, already used, or of a published photo is code 100."""
+    unknown = graph.post(f"/{PAGE}/feed", message="x", **{"attached_media[0]": '{"media_fbid":"999"}'})
+    assert error_of(unknown)["code"] == 100
+    photo = graph.post(f"/{PAGE}/photos", url=graph.image(), published="false").json()["id"]
+    attach = {"attached_media[0]": json.dumps({"media_fbid": photo})}
+    assert graph.post(f"/{PAGE}/feed", message="first", **attach).status_code == 200
+    reused = graph.post(f"/{PAGE}/feed", message="second", **attach)
+    assert error_of(reused)["code"] == 100
+    public = graph.post(f"/{PAGE}/photos", url=graph.image()).json()["id"]
+    attached_public = graph.post(
+        f"/{PAGE}/feed", message="third", **{"attached_media[0]": json.dumps({"media_fbid": public})}
+    )
+    assert error_of(attached_public)["code"] == 100
+    assert [c["text"] for c in graph.sim.created] == ["first", ""]
+
+
+def test_video_returns_id_and_relative_permalink(graph: Graph) -> None:
+    """POST /videos answers {"id"}; the Video node's permalink_url is relative to facebook.com."""
+    reply = graph.post(f"/{PAGE}/videos", file_url=f"{graph.media}/media/clip.mp4", description="Watch")
+    video_id = reply.json()["id"]
+    assert list(reply.json()) == ["id"]
+    assert video_id.isdigit()
+    assert (
+        graph.get(f"/{video_id}", fields="permalink_url").json()["permalink_url"]
+        == f"/{PAGE}/videos/{video_id}/"
+    )
+    assert graph.sim.created[0]["id"] == video_id
+    unreachable = graph.post(f"/{PAGE}/videos", file_url=f"{graph.media}/missing/clip.mp4")
+    assert error_of(unreachable)["code"] == 389
+
+
+def test_permalink_of_a_post_and_fields_of_a_photo(graph: Graph) -> None:
+    """A post has permalink_url; a photo has no such field (code 100, as on the real node)."""
+    photo = graph.post(f"/{PAGE}/photos", url=graph.image()).json()
+    post = graph.get(f"/{photo['post_id']}", fields="permalink_url").json()
+    assert post["permalink_url"].startswith("https://www.facebook.com/")
+    assert post["id"] == photo["post_id"]
+    reply = graph.get(f"/{photo['id']}", fields="permalink_url")
+    assert "nonexisting field (permalink_url)" in error_of(reply)["message"]
+
+
+def test_unknown_object_is_graph_method_exception(graph: Graph) -> None:
+    """GET of an id that does not exist is code 100 subcode 33, GraphMethodException."""
+    error = error_of(graph.get("/123456", fields="id"))
+    assert (error["code"], error["error_subcode"], error["type"]) == (100, 33, "GraphMethodException")
+
+
+def test_published_posts_lists_newest_first_since(graph: Graph) -> None:
+    """published_posts gives id, message, created_time, newest first, filtered by `since`."""
+    graph.post(f"/{PAGE}/feed", message="old")
+    graph.clock.now += 600
+    newer = graph.post(f"/{PAGE}/feed", message="new").json()["id"]
+    graph.clock.now += 600
+    latest = graph.post(f"/{PAGE}/photos", url=graph.image(), caption="photo").json()["post_id"]
+    graph.post(f"/{PAGE}/feed", message="draft", published="false")
+    data = graph.get(f"/{PAGE}/published_posts", since=int(graph.clock.now) - 900).json()["data"]
+    assert [(d["id"], d["message"]) for d in data] == [(latest, "photo"), (newer, "new")]
+    assert set(data[0]) == {"id", "message", "created_time"}
+
+
+def test_page_videos_list(graph: Graph) -> None:
+    """GET /{page}/videos lists the Page's videos with their descriptions."""
+    video = graph.post(
+        f"/{PAGE}/videos", file_url=f"{graph.media}/media/clip.mp4", description="Watch"
+    ).json()["id"]
+    data = graph.get(f"/{PAGE}/videos", fields="id,description,created_time").json()["data"]
+    assert [(d["id"], d["description"]) for d in data] == [(video, "Watch")]
+
+
+# ---- scripted faults -------------------------------------------------------------------------
+
+
+def test_fault_replies_have_the_graph_shape(graph: Graph) -> None:
+    """permanent → 100/400, auth → 190/463/400, rate_limit → 80001 + BUC, server_error → 2/500."""
+    for fault in ("permanent", "auth", "rate_limit", "server_error"):
+        graph.sim.inject(fault, step="feed")
+    permanent, auth, limited, server = (graph.post(f"/{PAGE}/feed", message=f"m{i}") for i in range(4))
+    assert (permanent.status_code, error_of(permanent)["code"]) == (400, 100)
+    assert (auth.status_code, error_of(auth)["code"], error_of(auth)["error_subcode"]) == (400, 190, 463)
+    assert (limited.status_code, error_of(limited)["code"]) == (400, 80001)
+    assert json.loads(limited.headers["X-Business-Use-Case-Usage"])[PAGE][0]["type"] == "pages"
+    error = error_of(server)
+    assert (server.status_code, error["code"], error["message"], error["is_transient"]) == (
+        500,
+        2,
+        SERVER_ERROR_MESSAGE,
+        True,
+    )
+    assert graph.sim.created == []
+
+
+def test_error_after_apply_creates_the_post(graph: Graph) -> None:
+    """error_after_apply answers code 2 / HTTP 500 although the post now exists."""
+    graph.sim.inject("error_after_apply", step="feed")
+    reply = graph.post(f"/{PAGE}/feed", message="there anyway")
+    assert (reply.status_code, error_of(reply)["code"]) == (500, 2)
+    assert [c["text"] for c in graph.sim.created] == ["there anyway"]
+
+
+def test_resets_before_and_after(graph: Graph) -> None:
+    """reset_before publishes nothing; reset_after publishes, both drop the connection."""
+    graph.sim.inject("reset_before", step="feed")
+    with pytest.raises(httpx.TransportError):
+        graph.post(f"/{PAGE}/feed", message="one")
+    assert graph.sim.created == []
+    graph.sim.inject("reset_after", step="feed")
+    with pytest.raises(httpx.TransportError):
+        graph.post(f"/{PAGE}/feed", message="two")
+    assert [c["text"] for c in graph.sim.created] == ["two"]
+
+
+def test_faults_match_their_step_only(graph: Graph) -> None:
+    """A fault on published_posts leaves /feed alone, and X-Fake-Scenario works per request."""
+    graph.sim.inject("server_error", step="published_posts")
+    assert graph.post(f"/{PAGE}/feed", message="fine").status_code == 200
+    assert graph.get(f"/{PAGE}/published_posts").status_code == 500
+    reply = graph.http.post(
+        f"/{PAGE}/feed",
+        data={"message": "x"},
+        headers={"Authorization": "Bearer t", "X-Fake-Scenario": "auth:feed"},
+    )
+    assert error_of(reply)["code"] == 190
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "step"),
+    [
+        ("POST", f"/v27.0/{PAGE}/feed", "feed"),
+        ("POST", f"/v27.0/{PAGE}/photos", "photos"),
+        ("POST", f"/v27.0/{PAGE}/videos", "videos"),
+        ("GET", f"/v27.0/{PAGE}/published_posts", "published_posts"),
+        ("GET", f"/v27.0/{PAGE}/videos", "published_posts"),
+        ("GET", f"/v27.0/{PAGE}_1", "permalink"),
+        ("GET", f"/v27.0/{IG}/content_publishing_limit", "publishing_limit"),
+        ("POST", f"/v27.0/{IG}/media", "media"),
+        ("POST", f"/v27.0/{IG}/media_publish", "media_publish"),
+        ("GET", f"/v27.0/{IG}/media", "ig_media"),
+    ],
+)
+def test_step_names(method: str, path: str, step: str) -> None:
+    """Each documented call maps to its documented step name."""
+    from devstack.simulators.base import Request
+
+    request = Request(method=method, path=path, query={}, headers={}, body=b"")
+    assert GraphSimulator().step_of(request) == step
