@@ -1,0 +1,636 @@
+"""The LinkedIn adapter against the LinkedIn simulator served on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.server import serve
+from devstack.simulators.base import FAULTS
+from devstack.simulators.linkedin import TOKEN_PATH, LinkedInSimulator
+from devstack.simulators.media import MediaHost, media_bytes
+from services.errors import (
+    AmbiguousError,
+    AuthError,
+    LimitError,
+    PermanentError,
+    PlatformConfigError,
+    PlatformError,
+    RateLimitedError,
+    RetryableError,
+)
+from services.platforms.base import (
+    CAROUSEL,
+    IMAGE,
+    TEXT,
+    VIDEO,
+    AdapterContext,
+    Connection,
+    PlatformSettings,
+    PublishJob,
+    PublishResult,
+    TokenUpdate,
+)
+from services.platforms.linkedin import (
+    IMAGE_POLL_INTERVAL_S,
+    IMAGE_POLLS,
+    RECONNECT,
+    LinkedInAdapter,
+    author_urn,
+    little_text,
+    next_midnight_utc,
+)
+from tests.adapters.harness import SLOW_DELAY_S
+from tests.adapters.harness_linkedin import HARNESS
+
+NOW = datetime(2026, 11, 28, 21, 30, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 11, 29, tzinfo=UTC)
+MEMBER = Connection(
+    id="conn-1",
+    user_id="user-1",
+    platform="linkedin",
+    page_id="abc123",
+    page_name="Ada Lovelace",
+    access_token="AQV-good-token",
+    linkedin_id="abc123",
+)
+EVERY_RESERVED = "Every one: \\ | { } @ [ ] ( ) < > # * _ ~ and a #hashtag, C#, a_b, (#tag)."
+
+
+@dataclass
+class World:
+    """A served simulator and media host, and recorders for what the adapter reports."""
+
+    sim: LinkedInSimulator
+    settings: PlatformSettings
+    http: httpx.Client
+    media: MediaHost = field(default_factory=MediaHost)
+    media_url: str = ""
+    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    saved: list[TokenUpdate] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)
+
+    def remember(self, **remote_ids: Any) -> None:
+        self.notes.append(("remember", remote_ids))
+
+    def sending(self) -> None:
+        self.notes.append(("sending", {}))
+
+    def publish(self, job: PublishJob, connection: Connection = MEMBER) -> PublishResult:
+        ctx = AdapterContext(
+            http=self.http,
+            settings=self.settings,
+            progress=self,
+            now=lambda: NOW,
+            sleep=self.sleeps.append,
+            save_token=lambda _connection, update: self.saved.append(update),
+        )
+        return LinkedInAdapter().publish(job, connection, ctx)
+
+    def image(self, name: str, size: int = 100_000) -> str:
+        return f"{self.media_url}/media/{name}?bytes={size}"
+
+    def requests(self, step: str) -> list[Any]:
+        return [r for r in self.sim.requests if self.sim.step_of(r) == step]
+
+    def remembered(self) -> dict[str, Any]:
+        """Everything remembered so far, merged as the publisher stores it."""
+        merged: dict[str, Any] = {}
+        for kind, ids in self.notes:
+            if kind == "remember":
+                merged.update(ids)
+        return merged
+
+
+class Swappable:
+    """A WSGI app forwarding to whatever app the current test installed.
+
+    Starting and stopping servers costs about 0.1 s a test; serving once per module and giving
+    each test a fresh simulator keeps the file fast without sharing any state between tests.
+    """
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[Swappable, str, Swappable, str]]:
+    linkedin_app, media_app = Swappable(), Swappable()
+    with serve(linkedin_app) as linkedin, serve(media_app) as media:
+        yield linkedin_app, linkedin.url, media_app, media.url
+
+
+@pytest.fixture
+def world(servers: tuple[Swappable, str, Swappable, str]) -> Iterator[World]:
+    linkedin_app, linkedin_url, media_app, media_url = servers
+    linkedin_app.app, media_app.app = LinkedInSimulator(), MediaHost()
+    settings = PlatformSettings(
+        linkedin_api_url=linkedin_url,
+        linkedin_oauth_url=linkedin_url + TOKEN_PATH,
+        linkedin_client_id="app-id",
+        linkedin_client_secret="app-secret",
+    )
+    with httpx.Client(timeout=5) as http:
+        yield World(
+            sim=linkedin_app.app, settings=settings, http=http, media=media_app.app, media_url=media_url
+        )
+
+
+def job(
+    text: str = "Hello LinkedIn", kind: str = TEXT, images: tuple[str, ...] = (), **extra: Any
+) -> PublishJob:
+    return PublishJob(
+        ref="created_content/test",
+        kind=kind,
+        title="",
+        text=text,
+        body=text,
+        hashtags=(),
+        media_urls=images,
+        **extra,
+    )
+
+
+def sha256_of(name: str, size: int) -> str:
+    return hashlib.sha256(media_bytes(name, size)).hexdigest()
+
+
+# ---- pure functions ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("plain words, no specials.", "plain words, no specials."),
+        ("results (Q3)", "results \\(Q3\\)"),
+        ("#launch day", "#launch day"),
+        ("line one\n#tag", "line one\n#tag"),
+        ("(#tag)", "\\(#tag\\)"),
+        ("C# and F#", "C\\# and F\\#"),
+        ("issue#42", "issue\\#42"),
+        ("# heading", "\\# heading"),
+        ("##double", "\\#\\#double"),
+        ("#snake_tag", "#snake\\_tag"),
+        ("back\\slash", "back\\\\slash"),
+        ("\\|{}@[]()<>#*_~", "\\\\\\|\\{\\}\\@\\[\\]\\(\\)\\<\\>\\#\\*\\_\\~"),
+        ("émoji 🚀 #café", "émoji 🚀 #café"),
+    ],
+)
+def test_little_text_escapes_reserved_characters_but_not_hashtags(text: str, escaped: str) -> None:
+    """Every reserved character is backslash-escaped, except a '#' that starts a hashtag."""
+    assert little_text(text) == escaped
+
+
+def test_author_is_the_organization_when_there_is_one() -> None:
+    """A company page posts as urn:li:organization, a member as urn:li:person (page_id as fallback)."""
+    organization = dataclasses.replace(MEMBER, organization_id="4242")
+    no_member_id = dataclasses.replace(MEMBER, linkedin_id=None, page_id="p-77")
+    assert author_urn(organization) == "urn:li:organization:4242"
+    assert author_urn(MEMBER) == "urn:li:person:abc123"
+    assert author_urn(no_member_id) == "urn:li:person:p-77"
+    with pytest.raises(PermanentError):
+        author_urn(dataclasses.replace(MEMBER, linkedin_id=None, page_id=None))
+
+
+def test_next_midnight_utc() -> None:
+    """LinkedIn's daily limits reset at the next 00:00 UTC, also just before and at midnight."""
+    assert next_midnight_utc(NOW) == MIDNIGHT
+    assert next_midnight_utc(MIDNIGHT) == MIDNIGHT + timedelta(days=1)
+    assert next_midnight_utc(datetime(2026, 11, 29, 1, 0, tzinfo=UTC) - timedelta(hours=2)) == MIDNIGHT
+
+
+# ---- publishing ----------------------------------------------------------------------------
+
+
+def test_text_post_sends_the_contract_body_and_headers(world: World) -> None:
+    """A text post is one POST /rest/posts with §3.1 headers and §3.2 body; the urn comes back."""
+    result = world.publish(job("Hello LinkedIn"))
+
+    [request] = world.sim.requests
+    assert request.headers["authorization"] == "Bearer AQV-good-token"
+    assert request.headers["linkedin-version"] == world.settings.linkedin_api_version
+    assert request.headers["x-restli-protocol-version"] == "2.0.0"
+    assert request.headers["content-type"] == "application/json"
+    assert request.json == {
+        "author": "urn:li:person:abc123",
+        "commentary": "Hello LinkedIn",
+        "visibility": "PUBLIC",
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": [],
+        },
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": False,
+    }
+    urn = world.sim.created[0]["id"]
+    assert result == PublishResult(post_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}")
+    assert world.notes == [("sending", {})]
+
+
+def test_every_reserved_character_arrives_whole(world: World) -> None:
+    """A post with every little-text reserved character is stored whole, not truncated."""
+    world.publish(job(EVERY_RESERVED))
+    assert world.sim.created[0]["text"] == EVERY_RESERVED
+
+
+def test_one_image_is_uploaded_and_posted_as_media(world: World) -> None:
+    """One image: initializeUpload, the exact bytes PUT, then content.media with that urn."""
+    url = world.image("photo.jpg", 200_000)
+    world.publish(job("With a photo", IMAGE, (url,)))
+
+    [post] = world.sim.created
+    [urn] = post["media"]
+    assert world.sim.posts[post["id"]]["content"] == {"media": {"id": urn}}
+    assert world.sim.images[urn].sha256 == sha256_of("photo.jpg", 200_000)
+    assert world.media.downloads == ["/media/photo.jpg"]
+    assert world.notes == [("remember", {"images": [urn], "image_urls": [url]}), ("sending", {})]
+
+
+def test_several_images_are_posted_as_multi_image_in_order(world: World) -> None:
+    """Several images become content.multiImage, in the job's order, each with its own bytes."""
+    names = ["a.jpg", "b.png", "c.gif"]
+    world.publish(job("Three pictures", CAROUSEL, tuple(world.image(n) for n in names)))
+
+    [post] = world.sim.created
+    assert world.sim.posts[post["id"]]["content"] == {
+        "multiImage": {"images": [{"id": u} for u in post["media"]]}
+    }
+    assert [world.sim.images[u].sha256 for u in post["media"]] == [sha256_of(n, 100_000) for n in names]
+
+
+def test_organization_connection_posts_and_owns_images_as_the_organization(world: World) -> None:
+    """With organization_id set, both the images and the post belong to urn:li:organization."""
+    organization = dataclasses.replace(MEMBER, organization_id="4242")
+    world.publish(job("From the page", IMAGE, (world.image("logo.png"),)), organization)
+    [post] = world.sim.created
+    assert post["author"] == "urn:li:organization:4242"
+    assert world.sim.images[post["media"][0]].owner == "urn:li:organization:4242"
+
+
+def test_images_stream_through_in_bounded_memory(world: World) -> None:
+    """A 16 MiB image goes from the media host to LinkedIn without being held whole in memory."""
+    size = 16 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        world.publish(job("Big picture", IMAGE, (world.image("big.jpg", size),)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    [urn] = world.sim.created[0]["media"]
+    assert world.sim.images[urn].size == size
+    assert world.sim.images[urn].sha256 == sha256_of("big.jpg", size)
+    assert peak < 2 * 1024 * 1024, f"peak {peak:,} bytes while streaming {size:,}"
+    [put] = world.requests("upload")
+    assert put.headers.get("transfer-encoding") is None  # sent with its Content-Length
+
+
+def test_image_urn_is_remembered_before_the_upload(world: World) -> None:
+    """The urn is remembered as soon as it exists: an upload failure leaves it noted, nothing sent."""
+    world.sim.inject("server_error", step="upload")
+    url = world.image("photo.jpg")
+    with pytest.raises(RetryableError):
+        world.publish(job("x", IMAGE, (url,)))
+    [urn] = world.sim.images
+    assert world.notes == [("remember", {"images": [urn], "image_urls": [url]})]
+    assert world.sim.created == []
+
+
+def test_resume_reuses_available_images(world: World) -> None:
+    """A second attempt reuses the images the first one uploaded instead of uploading again."""
+    urls = (world.image("a.jpg"), world.image("b.jpg"))
+    world.sim.inject("rate_limit", step="posts")
+    with pytest.raises(RateLimitedError):
+        world.publish(job("Two pictures", CAROUSEL, urls))
+    earlier = world.remembered()
+
+    world.publish(job("Two pictures", CAROUSEL, urls, resume=earlier, sending_started=True))
+    assert len(world.requests("images_init")) == 2
+    assert world.sim.created[0]["media"] == earlier["images"]
+
+
+def test_resume_uploads_again_an_image_whose_bytes_never_arrived(world: World) -> None:
+    """A remembered urn still WAITING_UPLOAD (the upload broke) is replaced by a fresh upload."""
+    url = world.image("a.jpg")
+    world.sim.inject("reset_before", step="upload")
+    with pytest.raises(RetryableError):
+        world.publish(job("x", IMAGE, (url,)))
+    [broken] = world.remembered()["images"]
+
+    world.publish(job("x", IMAGE, (url,), resume=world.remembered()))
+    assert len(world.requests("images_init")) == 2
+    assert world.sim.created[0]["media"] != [broken]
+
+
+def test_resume_uploads_again_only_the_images_whose_url_changed(world: World) -> None:
+    """After the user swaps one image, the others are reused and only the new one is uploaded."""
+    urls = (world.image("a.jpg"), world.image("b.jpg"), world.image("c.jpg"))
+    world.sim.inject("rate_limit", step="posts")
+    with pytest.raises(RateLimitedError):
+        world.publish(job("x", CAROUSEL, urls))
+    a, b, c = world.remembered()["images"]
+
+    edited = (urls[0], world.image("b2.jpg"), urls[2])
+    world.publish(job("x", CAROUSEL, edited, resume=world.remembered()))
+    assert len(world.requests("images_init")) == 4
+    [post] = world.sim.created
+    assert post["media"][0::2] == [a, c]
+    assert post["media"][1] not in (a, b, c)
+
+
+def test_processing_images_are_polled_until_available(world: World) -> None:
+    """An image still PROCESSING is polled, with ctx.sleep between checks, before posting."""
+    world.sim.processing_polls = 3
+    world.publish(job("x", IMAGE, (world.image("a.jpg"),)))
+    assert world.sleeps == [IMAGE_POLL_INTERVAL_S] * 3
+    assert len(world.sim.created) == 1
+
+
+def test_image_processing_past_the_poll_budget_waits_without_using_an_attempt(world: World) -> None:
+    """An image still processing after the last poll defers the post; nothing is published."""
+    world.sim.processing_polls = IMAGE_POLLS + 5
+    with pytest.raises(RetryableError) as caught:
+        world.publish(job("x", IMAGE, (world.image("a.jpg"),)))
+    assert caught.value.counts_as_attempt is False
+    assert world.sim.created == []
+
+
+def test_image_processing_failure_is_permanent(world: World) -> None:
+    """PROCESSING_FAILED fails the post with a sentence naming the image."""
+    world.sim.processing_outcome = "PROCESSING_FAILED"
+    with pytest.raises(PermanentError, match=r"could not process the image a\.jpg"):
+        world.publish(job("x", IMAGE, (world.image("a.jpg"),)))
+
+
+def test_missing_media_file_is_permanent(world: World) -> None:
+    """A media URL that answers 404 fails the post; nothing is published."""
+    with pytest.raises(PermanentError, match="could not be downloaded"):
+        world.publish(job("x", IMAGE, (f"{world.media_url}/missing/gone.jpg",)))
+    assert world.sim.created == []
+
+
+# ---- error classes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the classification table: how to provoke it and what must come out."""
+
+    name: str
+    error: type[PlatformError]
+    token: str = "AQV-good-token"
+    faults: tuple[str, ...] = ()  # injected in this order, each once, on `step`
+    step: str = "posts"
+    version: str = "202607"
+    kind: str = TEXT
+    connection_status: str | None = None
+
+
+CASES = [
+    Case("422 schema error", PermanentError, faults=("permanent",)),
+    Case("401 invalid, no refresh token", AuthError, faults=("auth",), connection_status="expired"),
+    Case("401 expired, no refresh token", AuthError, token="expired-secret-1", connection_status="expired"),
+    Case("401 revoked", AuthError, token="revoked-secret-1", connection_status="revoked"),
+    Case("403 access denied", AuthError, token="denied-secret-1", connection_status="revoked"),
+    Case("429 throttled", RateLimitedError, token="ratelimited-secret-1"),
+    Case("426 sunset version", PlatformConfigError, version="202511"),
+    Case("426 on an image step", PlatformConfigError, version="202401", kind=IMAGE),
+    Case("500 on initializeUpload", RetryableError, faults=("server_error",), step="images_init", kind=IMAGE),
+    Case("500 on the upload", RetryableError, faults=("server_error",), step="upload", kind=IMAGE),
+    Case(
+        "500 on the image status", RetryableError, faults=("server_error",), step="image_status", kind=IMAGE
+    ),
+    Case("reset on the upload", RetryableError, faults=("reset_before",), step="upload", kind=IMAGE),
+    Case("500 on the post, twice", AmbiguousError, faults=("server_error", "server_error")),
+    Case("reset on the post, twice", AmbiguousError, faults=("reset_before", "reset_before")),
+    Case("500 then 429 on the post", AmbiguousError, faults=("server_error", "rate_limit")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_errors_are_classified(world: World, case: Case) -> None:
+    """Each LinkedIn failure becomes its §3.7 error class; nothing is published; no token leaks."""
+    world.settings = dataclasses.replace(world.settings, linkedin_api_version=case.version)
+    for fault in case.faults:
+        world.sim.inject(fault, step=case.step)
+    connection = dataclasses.replace(MEMBER, access_token=case.token)
+    images = (world.image("a.jpg"),) if case.kind == IMAGE else ()
+
+    with pytest.raises(case.error) as caught:
+        world.publish(job("Classified", case.kind, images), connection)
+
+    error = caught.value
+    assert type(error) is case.error
+    assert world.sim.created == []
+    assert "secret" not in str(error)
+    if case.connection_status:
+        assert isinstance(error, AuthError)
+        assert error.connection_status == case.connection_status
+        assert RECONNECT in error.message
+    if isinstance(error, RateLimitedError):
+        assert error.not_before == MIDNIGHT
+
+
+def test_revoked_token_is_not_refreshed(world: World) -> None:
+    """REVOKED_ACCESS_TOKEN goes straight to 'revoked' even when a refresh token exists."""
+    connection = dataclasses.replace(MEMBER, access_token="revoked-1", refresh_token="rt-1")
+    with pytest.raises(AuthError):
+        world.publish(job(), connection)
+    assert world.requests("token") == []
+
+
+def test_permanent_error_carries_linkedin_message(world: World) -> None:
+    """A 422 from LinkedIn fails the post with LinkedIn's own words."""
+    too_long = "x" * 3001  # publish() trusts check(); LinkedIn is the one refusing here
+    with pytest.raises(
+        PermanentError, match=r"LinkedIn refused the post: ERROR :: /commentary :: length 3001"
+    ):
+        world.publish(job(too_long))
+
+
+# ---- at most once --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["server_error", "error_after_apply", "reset_before", "reset_after"])
+def test_ambiguous_post_failure_is_resolved_by_resending(world: World, fault: str) -> None:
+    """After a 5xx or broken connection the post is re-sent once: published exactly once, urn known."""
+    world.sim.inject(fault, step="posts")
+    result = world.publish(job(EVERY_RESERVED))
+    [post] = world.sim.created
+    assert result.post_id == post["id"]
+    assert len(world.requests("posts")) == 2
+
+
+@pytest.mark.parametrize("fault", ["slow_before", "slow_after"])
+def test_timed_out_post_is_resolved_by_resending(world: World, fault: str) -> None:
+    """A post whose answer times out is re-sent; LinkedIn's duplicate check keeps it to one post."""
+    world.http.timeout = httpx.Timeout(0.2)
+    world.sim.inject(fault, step="posts", delay=0.5)
+    result = world.publish(job("Slow"))
+    [post] = world.sim.created
+    assert result.post_id == post["id"]
+
+
+def test_duplicate_of_a_post_we_never_sent_fails(world: World) -> None:
+    """DUPLICATE_POST on a first send is a real duplicate: the post fails, naming LinkedIn's reason."""
+    world.publish(job("Same words"))
+    with pytest.raises(PermanentError, match="duplicate"):
+        world.publish(job("Same words"))
+    assert len(world.sim.created) == 1
+
+
+def test_duplicate_after_a_crash_mid_send_is_our_post(world: World) -> None:
+    """With sending_started (an earlier run died mid-send), DUPLICATE_POST means it was published."""
+    first = world.publish(job("Same words"))
+    again = world.publish(job("Same words", sending_started=True))
+    assert again == first
+    assert len(world.sim.created) == 1
+
+
+# ---- token refresh -------------------------------------------------------------------------
+
+
+def test_expired_token_is_refreshed_saved_and_used(world: World) -> None:
+    """A 401 with a refresh token: refresh, ctx.save_token with the new token, retry with it."""
+    connection = dataclasses.replace(MEMBER, access_token="expired-1", refresh_token="rt-1")
+    world.publish(job(), connection)
+
+    [new_token] = world.sim.issued_tokens
+    assert world.saved == [
+        TokenUpdate(access_token=new_token, refresh_token="rt-1", expires_at=NOW + timedelta(seconds=5184000))
+    ]
+    [token_request] = world.requests("token")
+    assert token_request.form == {
+        "grant_type": "refresh_token",
+        "refresh_token": "rt-1",
+        "client_id": "app-id",
+        "client_secret": "app-secret",
+    }
+    first, retry = world.requests("posts")
+    assert first.headers["authorization"] == "Bearer expired-1"
+    assert retry.headers["authorization"] == f"Bearer {new_token}"
+    assert len(world.sim.created) == 1
+
+
+def test_refreshed_token_serves_the_rest_of_the_attempt(world: World) -> None:
+    """A 401 on the upload refreshes once; the upload restarts from the media and later calls use it."""
+    connection = dataclasses.replace(MEMBER, refresh_token="rt-1")
+    world.sim.inject("auth", step="upload")
+    world.publish(job("x", IMAGE, (world.image("a.jpg"),)), connection)
+    [new_token] = world.sim.issued_tokens
+    assert world.media.downloads == ["/media/a.jpg", "/media/a.jpg"]
+    assert world.requests("posts")[0].headers["authorization"] == f"Bearer {new_token}"
+    assert len(world.saved) == 1
+
+
+def test_token_is_refreshed_at_most_once(world: World) -> None:
+    """A second 401 after a refresh is an AuthError; there is no second refresh."""
+    connection = dataclasses.replace(MEMBER, refresh_token="rt-1")
+    world.sim.inject("auth", step="posts", times=2)
+    with pytest.raises(AuthError):
+        world.publish(job(), connection)
+    assert len(world.requests("token")) == 1
+    assert world.sim.created == []
+
+
+def test_no_refresh_without_client_credentials(world: World) -> None:
+    """Without a LinkedIn client id/secret configured, a 401 is an AuthError at once."""
+    world.settings = dataclasses.replace(world.settings, linkedin_client_id="", linkedin_client_secret="")
+    connection = dataclasses.replace(MEMBER, access_token="expired-1", refresh_token="rt-1")
+    with pytest.raises(AuthError):
+        world.publish(job(), connection)
+    assert world.requests("token") == []
+
+
+@pytest.mark.parametrize(
+    ("refresh_token", "connection_status"), [("revoked-rt", "revoked"), ("expired-rt", "expired")]
+)
+def test_refused_refresh_asks_to_reconnect(world: World, refresh_token: str, connection_status: str) -> None:
+    """invalid_grant from the token endpoint is an AuthError; nothing is saved or published."""
+    connection = dataclasses.replace(MEMBER, access_token="expired-1", refresh_token=refresh_token)
+    with pytest.raises(AuthError) as caught:
+        world.publish(job(), connection)
+    assert (caught.value.connection_status, caught.value.message) == (connection_status, RECONNECT)
+    assert (world.saved, world.sim.created) == ([], [])
+
+
+def test_token_endpoint_failure_is_retryable(world: World) -> None:
+    """A 5xx from the token endpoint publishes nothing, so the post may simply be tried again."""
+    connection = dataclasses.replace(MEMBER, access_token="expired-1", refresh_token="rt-1")
+    world.sim.inject("server_error", step="token")
+    with pytest.raises(RetryableError):
+        world.publish(job(), connection)
+
+
+def test_wrong_client_secret_is_a_config_error(world: World) -> None:
+    """invalid_client means our app credentials are wrong: class C, not the user's connection."""
+    world.sim.client_secret = "the-real-secret"
+    connection = dataclasses.replace(MEMBER, access_token="expired-1", refresh_token="rt-1")
+    with pytest.raises(PlatformConfigError):
+        world.publish(job(), connection)
+
+
+# ---- limits --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "images", "problem"),
+    [
+        (TEXT, "x" * 3001, 0, "LinkedIn posts are limited to 3,000 characters; this one has 3,001."),
+        (CAROUSEL, "x", 1, "LinkedIn carousels need at least 2 images; this one has 1."),
+        (CAROUSEL, "x", 21, "LinkedIn carousels are limited to 20 images; this one has 21."),
+        (VIDEO, "x", 1, "cannot publish video posts to LinkedIn (it can publish: text, image, carousel)."),
+    ],
+)
+def test_limits_are_checked_before_any_call(kind: str, text: str, images: int, problem: str) -> None:
+    """Each broken limit is named with its number and the post's own."""
+    urls = tuple(f"https://cdn.example/{n}.jpg" for n in range(images))
+    with pytest.raises(LimitError) as caught:
+        LinkedInAdapter().check(job(text, kind, urls))
+    assert caught.value.message.endswith(problem)
+
+
+def test_posts_at_the_limits_pass_the_check() -> None:
+    """3,000 characters (even with every reserved one escaped later) and 2 or 20 images are fine."""
+    adapter = LinkedInAdapter()
+    adapter.check(job("(" * 3000))
+    for count in (2, 20):
+        adapter.check(job("x", CAROUSEL, tuple(f"https://cdn.example/{n}.jpg" for n in range(count))))
+
+
+# ---- a matrix-style run through the shared harness ------------------------------------------
+
+EXPECTED = {
+    "permanent": PermanentError,
+    "auth": AuthError,
+    "rate_limit": RateLimitedError,
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("kind", [CAROUSEL])  # the shared matrix runs every kind; this is a spot check
+def test_harness_publishes_at_most_once_under_every_fault(kind: str, fault: str) -> None:
+    """Through HARNESS, every shared fault on the publishing step gives one post or a clean refusal."""
+    with HARNESS.start() as running, httpx.Client(timeout=running.settings.http_timeout_s) as http:
+        running.simulator.inject(fault, step=HARNESS.publish_step(kind), delay=SLOW_DELAY_S)
+        world = World(sim=running.simulator, settings=running.settings, http=http)
+        the_job = HARNESS.job(running, kind)
+        if fault in EXPECTED:
+            with pytest.raises(EXPECTED[fault]):
+                world.publish(the_job, running.connection)
+            assert running.simulator.created == []
+        else:
+            result = world.publish(the_job, running.connection)
+            [post] = running.simulator.created
+            assert (post["id"], post["text"]) == (result.post_id, the_job.text)
