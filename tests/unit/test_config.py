@@ -11,8 +11,11 @@ from services.config import VARIABLES, load_config
 from services.errors import ConfigError
 
 KEY = Fernet.generate_key().decode()
-BASE = {"SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": "service-key-123456",
-        "ENCRYPTION_KEY": KEY}
+BASE = {
+    "SUPABASE_URL": "https://abc.supabase.co",
+    "SUPABASE_SERVICE_ROLE_KEY": "service-key-123456",
+    "ENCRYPTION_KEY": KEY,
+}
 
 
 def test_minimal_configuration_has_sane_defaults():
@@ -34,19 +37,27 @@ def test_missing_required_variable_is_named(missing):
 
 def test_every_problem_is_listed_without_values():
     """All problems are reported at once, and no value (secret or not) appears in the message."""
-    env = dict(BASE, ENCRYPTION_KEY="not-a-fernet-key-SECRET", PUBLISH_MAX_LATENESS="soon",
-               TEST_USER_ID="bob", SUPABASE_URL="ftp://x", YOUTUBE_CHUNK_BYTES="300000")
+    env = dict(
+        BASE,
+        ENCRYPTION_KEY="not-a-fernet-key-SECRET",
+        PUBLISH_MAX_LATENESS="soon",
+        TEST_USER_ID="bob",
+        SUPABASE_URL="ftp://x",
+        YOUTUBE_CHUNK_BYTES="300000",
+    )
     with pytest.raises(ConfigError) as info:
         load_config(env)
     message = str(info.value)
-    for name in ("ENCRYPTION_KEY", "PUBLISH_MAX_LATENESS", "TEST_USER_ID", "SUPABASE_URL", "YOUTUBE_CHUNK_BYTES"):
+    names = ("ENCRYPTION_KEY", "PUBLISH_MAX_LATENESS", "TEST_USER_ID", "SUPABASE_URL", "YOUTUBE_CHUNK_BYTES")
+    for name in names:
         assert name in message
     assert "SECRET" not in message
     assert "bob" not in message
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("24h", 86400), ("2d", 172800),
-                                                ("3600", 3600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("15m", 900), ("24h", 86400), ("2d", 172800), ("3600", 3600)]
+)
 def test_durations(text, seconds):
     """Durations accept s, m, h, d suffixes or plain seconds."""
     assert load_config(dict(BASE, PUBLISH_MAX_LATENESS=text)).max_lateness.total_seconds() == seconds

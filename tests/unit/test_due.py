@@ -28,7 +28,7 @@ CREATED_CONTENT_CASES = [
     # scheduled_at, date, time, timezone, expected UTC, why
     ("2026-11-28T10:00:00+00:00", None, None, None, "2026-11-28T10:00:00", "aware UTC"),
     ("2026-11-28T10:00:00Z", None, None, None, "2026-11-28T10:00:00", "Z suffix"),
-    ("2026-11-28T15:30:00+05:30", None, None, "America/New_York", "2026-11-28T10:00:00", "offset wins over tz"),
+    ("2026-11-28T15:30:00+05:30", None, None, "America/New_York", "2026-11-28T10:00:00", "offset wins"),
     ("2026-11-28 10:00:00", None, None, "Asia/Kolkata", "2026-11-28T10:00:00", "naive is UTC, not local"),
     ("2026-11-28T10:00:00.123456+00", None, None, None, "2026-11-28T10:00:00.123456", "PostgreSQL +00"),
     ("2026-11-28T10:00:00", "2026-11-29", "09:00", None, "2026-11-28T10:00:00", "scheduled_at beats date"),

@@ -37,7 +37,9 @@ def test_rate_limit_without_time_uses_default_delay():
     assert decide(RateLimitedError("facebook", "x")).not_before == NOW + timedelta(minutes=30)
 
 
-@pytest.mark.parametrize(("attempts", "status", "delay"), [(0, DEFERRED, 2), (1, DEFERRED, 4), (2, FAILED, None)])
+@pytest.mark.parametrize(
+    ("attempts", "status", "delay"), [(0, DEFERRED, 2), (1, DEFERRED, 4), (2, FAILED, None)]
+)
 def test_retryable_backs_off_then_fails(attempts, status, delay):
     """A transient failure is retried with growing delays, then fails after the last attempt."""
     outcome = decide(RetryableError("facebook", "Timed out."), attempts=attempts)

@@ -1,0 +1,60 @@
+"""Running the real cron wrapper as a subprocess against the local stack."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devstack.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+WRAPPER = ROOT / "scripts" / "run_content_publisher.sh"
+
+
+@dataclass
+class WrapperRun:
+    """A finished wrapper run: exit code, output and the log file's text."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    log: str
+
+
+Runner = Callable[..., WrapperRun]
+
+
+def wrapper_env(stack: Stack, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """A cron-like environment: only PATH/HOME plus the stack's settings and a private log."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env.update(stack.env())
+    env["LOG_FILE"] = str(tmp_path / "publisher.log")
+    env["PUBLISHER_LOCK_FILE"] = str(tmp_path / "publisher.lock")
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def run_wrapper(stack: Stack, tmp_path: Path) -> Runner:
+    """Run scripts/run_content_publisher.sh from another directory, as cron would."""
+
+    def run(*args: str, timeout: float = 60, **overrides: str) -> WrapperRun:
+        env = wrapper_env(stack, tmp_path, **overrides)
+        result = subprocess.run(
+            [str(WRAPPER), *args],
+            env=env,
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        log_path = Path(env["LOG_FILE"])
+        log = log_path.read_text() if log_path.exists() else ""
+        return WrapperRun(result.returncode, result.stdout, result.stderr, log)
+
+    return run
