@@ -212,7 +212,7 @@ def test_two_hosts_at_once_publish_each_post_exactly_once(stack: Stack, tmp_path
 
 
 def test_killed_run_is_recovered_without_a_duplicate(stack: Stack, tmp_path: Path, run_wrapper: Runner):
-    """A run killed after Facebook accepted a post: the next run records it after the lease, never re-sends."""
+    """A run killed after Facebook accepted a post is recorded after the lease, never re-sent."""
     user = facebook_user(stack)
     with stack.connect() as conn:
         post = seed.created_content(conn, user, scheduled_at=now())
