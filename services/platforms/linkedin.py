@@ -489,7 +489,7 @@ class _Publication:
             return PlatformConfigError(
                 PLATFORM,
                 f"LinkedIn no longer accepts API version {self.ctx.settings.linkedin_api_version}; "
-                "configure a current one.",
+                "set LINKEDIN_API_VERSION to a current one (YYYYMM).",
                 detail=detail,
             )
         if status == 429:

@@ -395,16 +395,17 @@ class Case:
     version: str = "202607"
     kind: str = TEXT
     connection_status: str | None = None
+    message: str = ""  # a phrase the user-facing message must contain
 
 
 CASES = [
-    Case("422 schema error", PermanentError, faults=("permanent",)),
+    Case("422 schema error", PermanentError, faults=("permanent",), message="field is required"),
     Case("401 invalid, no refresh token", AuthError, faults=("auth",), connection_status="expired"),
     Case("401 expired, no refresh token", AuthError, token="expired-secret-1", connection_status="expired"),
     Case("401 revoked", AuthError, token="revoked-secret-1", connection_status="revoked"),
     Case("403 access denied", AuthError, token="denied-secret-1", connection_status="revoked"),
     Case("429 throttled", RateLimitedError, token="ratelimited-secret-1"),
-    Case("426 sunset version", PlatformConfigError, version="202511"),
+    Case("426 sunset version", PlatformConfigError, version="202511", message="LINKEDIN_API_VERSION"),
     Case("426 on an image step", PlatformConfigError, version="202401", kind=IMAGE),
     Case("500 on initializeUpload", RetryableError, faults=("server_error",), step="images_init", kind=IMAGE),
     Case("500 on the upload", RetryableError, faults=("server_error",), step="upload", kind=IMAGE),
@@ -434,6 +435,7 @@ def test_errors_are_classified(world: World, case: Case) -> None:
     assert type(error) is case.error
     assert world.sim.created == []
     assert "secret" not in str(error)
+    assert case.message in error.message
     if case.connection_status:
         assert isinstance(error, AuthError)
         assert error.connection_status == case.connection_status
