@@ -1,0 +1,672 @@
+"""The YouTube adapter against the served YouTube and Google OAuth simulators and media host."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.server import serve
+from devstack.simulators.media import MediaHost, media_bytes
+from devstack.simulators.youtube import (
+    SIM_CLIENT_ID,
+    SIM_CLIENT_SECRET,
+    GoogleOAuthSimulator,
+    YouTubeSimulator,
+    google_error,
+)
+from services.errors import (
+    AmbiguousError,
+    AuthError,
+    LimitError,
+    PermanentError,
+    PlatformConfigError,
+    PlatformError,
+    RateLimitedError,
+    RetryableError,
+)
+from services.platforms.base import (
+    AdapterContext,
+    Connection,
+    PlatformSettings,
+    PublishJob,
+    PublishResult,
+    TokenUpdate,
+)
+from services.platforms.youtube import YouTubeAdapter, classify, next_pacific_midnight
+
+CHUNK = 256 * 1024
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+ACCESS_TOKEN = "ya29.connection-access-token"
+REFRESH_TOKEN = "1//connection-refresh-token"
+
+
+class Recorder:
+    """The run's progress notes and token store, recorded with how many YouTube calls preceded them."""
+
+    def __init__(self, youtube: YouTubeSimulator) -> None:
+        self.youtube = youtube
+        self.events: list[tuple[str, dict[str, Any], int]] = []
+        self.saved: list[tuple[Connection, TokenUpdate]] = []
+        self.on_sending: Callable[[], None] = lambda: None
+
+    def remember(self, **remote_ids: Any) -> None:
+        self.events.append(("remember", remote_ids, len(self.youtube.requests)))
+
+    def sending(self) -> None:
+        self.events.append(("sending", {}, len(self.youtube.requests)))
+        self.on_sending()
+
+    def save_token(self, connection: Connection, update: TokenUpdate) -> None:
+        self.saved.append((connection, update))
+
+    def remembered(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for kind, ids, _ in self.events:
+            if kind == "remember":
+                merged.update(ids)
+        return merged
+
+
+@dataclass
+class Stack:
+    youtube: YouTubeSimulator
+    oauth: GoogleOAuthSimulator
+    media: MediaHost
+    media_url: str
+    settings: PlatformSettings
+    recorder: Recorder
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def job(self, size: int = 3 * CHUNK + 1234, name: str = "clip.mp4", **changes: Any) -> PublishJob:
+        job = PublishJob(
+            ref="created_content/test",
+            kind="video",
+            title="Launch day",
+            text="Launch day\n\nWe shipped it.\n\n#launch #video",
+            body="We shipped it.\n\n#launch #video",
+            hashtags=("launch", "video"),
+            media_urls=(f"{self.media_url}/media/{name}?bytes={size}",),
+        )
+        return replace(job, **changes)
+
+    def connection(self, **changes: Any) -> Connection:
+        connection = Connection(
+            id="conn-yt",
+            user_id="user-1",
+            platform="youtube",
+            page_id="UCchannel",
+            page_name="Channel",
+            access_token=ACCESS_TOKEN,
+            refresh_token=None,
+            token_expires_at=NOW + timedelta(hours=1),
+        )
+        return replace(connection, **changes)
+
+    def ctx(self, now: datetime = NOW, **settings: Any) -> AdapterContext:
+        chosen = replace(self.settings, **settings)
+        http = httpx.Client(timeout=chosen.http_timeout_s)
+        self.clients.append(http)
+        return AdapterContext(
+            http=http,
+            settings=chosen,
+            progress=self.recorder,
+            now=lambda: now,
+            sleep=lambda _seconds: None,
+            save_token=self.recorder.save_token,
+        )
+
+    def publish(
+        self, job: PublishJob | None = None, connection: Connection | None = None, **settings: Any
+    ) -> PublishResult:
+        return YouTubeAdapter().publish(
+            job or self.job(), connection or self.connection(), self.ctx(**settings)
+        )
+
+    def steps(self) -> list[str]:
+        return [self.youtube.step_of(request) for request in self.youtube.requests]
+
+    def uploads(self) -> list[tuple[str, int]]:
+        """(Content-Range, body size) of every PUT that carried bytes."""
+        return [
+            (request.headers["content-range"], int(request.headers["content-length"]))
+            for request in self.youtube.requests
+            if self.youtube.step_of(request) == "upload"
+        ]
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    youtube, oauth, media = YouTubeSimulator(), GoogleOAuthSimulator(), MediaHost()
+    with serve(youtube) as yt, serve(oauth) as oa, serve(media) as mh:
+        settings = PlatformSettings(
+            youtube_upload_url=f"{yt.url}/upload/youtube/v3",
+            google_oauth_token_url=f"{oa.url}/token",
+            google_client_id=SIM_CLIENT_ID,
+            google_client_secret=SIM_CLIENT_SECRET,
+            youtube_chunk_bytes=CHUNK,
+            http_timeout_s=5.0,
+        )
+        running = Stack(youtube, oauth, media, mh.url, settings, Recorder(youtube))
+        yield running
+        for client in running.clients:
+            client.close()
+
+
+def sha256_of(name: str, size: int) -> str:
+    return hashlib.sha256(media_bytes(name, size)).hexdigest()
+
+
+# ---- the normal upload ---------------------------------------------------------------------------
+
+
+def test_multi_chunk_upload_arrives_whole_and_once(stack: Stack) -> None:
+    """A 4-chunk video arrives byte for byte in 256 KiB chunks; one video, its id and watch URL."""
+    size = 3 * CHUNK + 1234
+    result = stack.publish(stack.job(size))
+    assert len(stack.youtube.created) == 1
+    video = stack.youtube.created[0]
+    assert video["sha256"] == sha256_of("clip.mp4", size)
+    assert result == PublishResult(video["id"], f"https://www.youtube.com/watch?v={video['id']}")
+    assert stack.uploads() == [
+        (f"bytes 0-{CHUNK - 1}/{size}", CHUNK),
+        (f"bytes {CHUNK}-{2 * CHUNK - 1}/{size}", CHUNK),
+        (f"bytes {2 * CHUNK}-{3 * CHUNK - 1}/{size}", CHUNK),
+        (f"bytes {3 * CHUNK}-{size - 1}/{size}", 1234),
+    ]
+    assert stack.steps() == ["session", "upload", "upload", "upload", "upload"]
+    assert len(stack.media.downloads) == 1
+
+
+def test_metadata_comes_from_the_post_and_settings(stack: Stack) -> None:
+    """Title, description = body, tags = hashtags, category from settings, privacy public by default."""
+    stack.publish(youtube_category_id="27")
+    session = next(iter(stack.youtube.sessions.values()))
+    assert session.metadata == {
+        "snippet": {
+            "title": "Launch day",
+            "description": "We shipped it.\n\n#launch #video",
+            "tags": ["launch", "video"],
+            "categoryId": "27",
+        },
+        "status": {"privacyStatus": "public", "selfDeclaredMadeForKids": False},
+    }
+    start = stack.youtube.requests[0]
+    assert start.headers["x-upload-content-length"] == str(3 * CHUNK + 1234)
+    assert start.headers["x-upload-content-type"] == "video/mp4"
+
+
+def test_title_falls_back_to_the_first_line_of_the_text(stack: Stack) -> None:
+    """A post without a title is uploaded with the first non-blank line of its text."""
+    job = stack.job(title="", text="\nFirst line here\nsecond line", body="First line here\nsecond line")
+    stack.publish(job)
+    assert stack.youtube.created[0]["title"] == "First line here"
+
+
+def test_privacy_comes_from_settings(stack: Stack) -> None:
+    """youtube_privacy_status is sent as status.privacyStatus."""
+    stack.publish(youtube_privacy_status="unlisted")
+    assert next(iter(stack.youtube.sessions.values())).metadata["status"]["privacyStatus"] == "unlisted"
+
+
+def test_session_is_remembered_before_any_byte_is_sent(stack: Stack) -> None:
+    """remember(upload_url, upload_size) follows the session start at once, then sending(), then PUTs."""
+    size = CHUNK + 10
+    stack.publish(stack.job(size))
+    location = stack.youtube.requests[0]
+    upload_id = next(iter(stack.youtube.sessions))
+    assert location.method == "POST"
+    assert stack.recorder.events[0][0] == "remember"
+    assert stack.recorder.events[0][1]["upload_size"] == size
+    assert stack.recorder.events[0][1]["upload_url"].endswith(f"&upload_id={upload_id}")
+    assert [(kind, calls) for kind, _, calls in stack.recorder.events] == [("remember", 1), ("sending", 1)]
+
+
+def test_token_travels_in_the_authorization_header_only(stack: Stack) -> None:
+    """Every YouTube call carries Bearer <token>; no URL contains it."""
+    stack.publish(stack.job(CHUNK + 1))
+    for request in stack.youtube.requests:
+        assert request.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
+        assert ACCESS_TOKEN not in request.path + str(request.query)
+    assert ACCESS_TOKEN not in str(stack.recorder.remembered())
+
+
+# ---- Google tokens -------------------------------------------------------------------------------
+
+
+def test_refreshes_first_when_the_expiry_is_unknown(stack: Stack) -> None:
+    """No token_expires_at: refresh first, store the new token with the OLD refresh token kept."""
+    connection = stack.connection(refresh_token=REFRESH_TOKEN, token_expires_at=None)
+    stack.publish(connection=connection)
+    assert len(stack.oauth.requests) == 1
+    assert stack.oauth.requests[0].form["refresh_token"] == REFRESH_TOKEN
+    new_token = stack.oauth.issued[0]
+    assert stack.recorder.saved == [
+        (connection, TokenUpdate(new_token, REFRESH_TOKEN, NOW + timedelta(seconds=3599)))
+    ]
+    assert {request.headers["authorization"] for request in stack.youtube.requests} == {f"Bearer {new_token}"}
+
+
+@pytest.mark.parametrize(
+    ("minutes_left", "refreshed"), [(-10, True), (4, True), (5, True), (6, False), (60, False)]
+)
+def test_refreshes_only_within_five_minutes_of_expiry(
+    stack: Stack, minutes_left: int, refreshed: bool
+) -> None:
+    """A token expiring within 5 minutes (or expired) is refreshed before the upload; a later one is not."""
+    connection = stack.connection(
+        refresh_token=REFRESH_TOKEN, token_expires_at=NOW + timedelta(minutes=minutes_left)
+    )
+    stack.publish(stack.job(1000), connection)
+    assert len(stack.oauth.requests) == (1 if refreshed else 0)
+    assert len(stack.recorder.saved) == (1 if refreshed else 0)
+
+
+def test_no_refresh_without_client_credentials(stack: Stack) -> None:
+    """Without google_client_secret the token is used as it is."""
+    connection = stack.connection(refresh_token=REFRESH_TOKEN, token_expires_at=None)
+    stack.publish(stack.job(1000), connection, google_client_secret="")
+    assert stack.oauth.requests == []
+    assert len(stack.youtube.created) == 1
+
+
+def test_401_refreshes_once_and_retries(stack: Stack) -> None:
+    """An expired-… token gets 401 authError; the adapter refreshes once and the upload succeeds."""
+    connection = stack.connection(access_token="expired-access-token", refresh_token=REFRESH_TOKEN)
+    stack.publish(stack.job(1000), connection)
+    assert len(stack.oauth.requests) == 1
+    assert stack.steps() == ["session", "session", "upload"]
+    assert len(stack.youtube.created) == 1
+
+
+def test_401_on_a_chunk_refreshes_and_resends_that_chunk(stack: Stack) -> None:
+    """A 401 in the middle of the upload refreshes and resends the refused chunk; bytes stay exact."""
+    size = 2 * CHUNK + 5
+    stack.youtube.inject_at_byte("auth", CHUNK)
+    stack.publish(stack.job(size), stack.connection(refresh_token=REFRESH_TOKEN))
+    assert len(stack.oauth.requests) == 1
+    assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", size)
+    assert [r for r, _ in stack.uploads()].count(f"bytes {CHUNK}-{2 * CHUNK - 1}/{size}") == 2
+
+
+def test_second_401_is_an_auth_error(stack: Stack) -> None:
+    """A 401 that survives the one refresh ends the attempt with AuthError, nothing uploaded."""
+    stack.youtube.inject("auth", step="session", times=2)
+    with pytest.raises(AuthError) as caught:
+        stack.publish(connection=stack.connection(refresh_token=REFRESH_TOKEN))
+    assert caught.value.connection_status == "expired"
+    assert len(stack.oauth.requests) == 1
+    assert stack.youtube.created == []
+
+
+def test_401_without_a_refresh_token_is_an_auth_error(stack: Stack) -> None:
+    """With no refresh path a 401 is AuthError at once."""
+    with pytest.raises(AuthError):
+        stack.publish(connection=stack.connection(access_token="expired-access-token"))
+    assert stack.oauth.requests == []
+
+
+def test_revoked_refresh_token_is_an_auth_error(stack: Stack) -> None:
+    """invalid_grant from the token endpoint is AuthError (revoked); YouTube is never called."""
+    connection = stack.connection(refresh_token="revoked-refresh-token", token_expires_at=None)
+    with pytest.raises(AuthError) as caught:
+        stack.publish(connection=connection)
+    assert caught.value.connection_status == "revoked"
+    assert "revoked-refresh-token" not in str(caught.value)
+    assert stack.youtube.requests == []
+
+
+def test_wrong_oauth_client_is_a_config_error(stack: Stack) -> None:
+    """invalid_client (401) from the token endpoint is PlatformConfigError, secrets not in the text."""
+    connection = stack.connection(refresh_token=REFRESH_TOKEN, token_expires_at=None)
+    with pytest.raises(PlatformConfigError) as caught:
+        stack.publish(connection=connection, google_client_id="someone-else")
+    assert SIM_CLIENT_SECRET not in str(caught.value)
+    assert REFRESH_TOKEN not in str(caught.value)
+    assert stack.youtube.requests == []
+
+
+def test_token_endpoint_outage_is_retryable(stack: Stack) -> None:
+    """A 5xx from the token endpoint publishes nothing: RetryableError."""
+    stack.oauth.inject("server_error")
+    with pytest.raises(RetryableError):
+        stack.publish(connection=stack.connection(refresh_token=REFRESH_TOKEN, token_expires_at=None))
+    assert stack.youtube.requests == []
+
+
+# ---- rate limits and refusals --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "midnight"),
+    [
+        # Pacific standard time (UTC-8): 04:00 PST on 1 Dec → midnight 2 Dec PST = 08:00 UTC.
+        (datetime(2026, 12, 1, 12, 0, tzinfo=UTC), datetime(2026, 12, 2, 8, 0, tzinfo=UTC)),
+        # 23:30 PST on 30 Nov is already 1 Dec in UTC: the reset is the *Pacific* midnight that follows.
+        (datetime(2026, 12, 1, 7, 30, tzinfo=UTC), datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        # Daylight time (UTC-7) in July.
+        (datetime(2026, 7, 1, 12, 0, tzinfo=UTC), datetime(2026, 7, 2, 7, 0, tzinfo=UTC)),
+        # Spring forward (8 Mar 2026): 05:00 PDT that day → midnight 9 Mar PDT = 07:00 UTC.
+        (datetime(2026, 3, 8, 12, 0, tzinfo=UTC), datetime(2026, 3, 9, 7, 0, tzinfo=UTC)),
+        # 22:30 PST on 7 Mar → midnight 8 Mar, still PST = 08:00 UTC.
+        (datetime(2026, 3, 8, 6, 30, tzinfo=UTC), datetime(2026, 3, 8, 8, 0, tzinfo=UTC)),
+        # Fall back (1 Nov 2026): 04:00 PST that day → midnight 2 Nov PST = 08:00 UTC.
+        (datetime(2026, 11, 1, 12, 0, tzinfo=UTC), datetime(2026, 11, 2, 8, 0, tzinfo=UTC)),
+        # 23:00 PDT on 31 Oct → midnight 1 Nov, still PDT = 07:00 UTC.
+        (datetime(2026, 11, 1, 6, 0, tzinfo=UTC), datetime(2026, 11, 1, 7, 0, tzinfo=UTC)),
+    ],
+)
+def test_next_pacific_midnight(now: datetime, midnight: datetime) -> None:
+    """Quota resets at the next midnight in Los Angeles, with the right offset across DST changes."""
+    assert next_pacific_midnight(now) == midnight
+
+
+def test_quota_exceeded_defers_to_midnight_pacific(stack: Stack) -> None:
+    """403 quotaExceeded is RateLimitedError with not_before = next midnight Pacific; nothing created."""
+    with pytest.raises(RateLimitedError) as caught:
+        stack.publish(connection=stack.connection(access_token="ratelimited-access-token"))
+    assert caught.value.not_before == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    assert "ratelimited-access-token" not in str(caught.value)
+    assert stack.youtube.created == []
+
+
+@pytest.mark.parametrize("cap", ["channel_upload_limit", "uploads_per_day"])
+def test_upload_caps_defer_24_hours(stack: Stack, cap: str) -> None:
+    """400 uploadLimitExceeded and 429 rateLimitExceeded are RateLimitedError for now + 24 h."""
+    setattr(stack.youtube, cap, 0)
+    with pytest.raises(RateLimitedError) as caught:
+        stack.publish()
+    assert caught.value.not_before == NOW + timedelta(hours=24)
+
+
+def test_metadata_youtube_rejects_is_permanent(stack: Stack) -> None:
+    """400 invalidCategoryId fails the post with YouTube's message; nothing is uploaded."""
+    with pytest.raises(PermanentError) as caught:
+        stack.publish(youtube_category_id="999")
+    assert "invalid category" in caught.value.message
+    assert "invalidCategoryId" in caught.value.detail
+    assert stack.steps() == ["session"]
+
+
+def test_session_start_outage_is_retryable(stack: Stack) -> None:
+    """A 5xx on the session start publishes nothing: RetryableError."""
+    stack.youtube.inject("server_error", step="session")
+    with pytest.raises(RetryableError):
+        stack.publish()
+    assert stack.recorder.events == []
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "expected"),
+    [
+        (401, "authError", AuthError),
+        (401, "youtubeSignupRequired", AuthError),
+        (403, "forbidden", AuthError),
+        (403, "insufficientPermissions", AuthError),
+        (403, "authenticatedUserAccountSuspended", AuthError),
+        (403, "authenticatedUserAccountClosed", AuthError),
+        (403, "quotaExceeded", RateLimitedError),
+        (429, "rateLimitExceeded", RateLimitedError),
+        (400, "uploadLimitExceeded", RateLimitedError),
+        (400, "invalidTitle", PermanentError),
+        (400, "invalidDescription", PermanentError),
+        (400, "invalidPublishAt", PermanentError),
+        (400, "invalidCategoryId", PermanentError),
+        (400, "invalidTags", PermanentError),
+        (400, "mediaBodyRequired", PermanentError),
+        (400, "invalidVideoMetadata", PermanentError),
+        (500, "backendError", RetryableError),
+        (503, "backendError", RetryableError),
+    ],
+)
+def test_classification_table(status: int, reason: str, expected: type[PlatformError]) -> None:
+    """Each §4.4 status/reason maps to its error class (callers resume 5xx on upload PUTs first)."""
+    response = httpx.Response(status, json=google_error(status, reason, f"{reason} happened"))
+    error = classify(response, NOW)
+    assert type(error) is expected
+    assert reason in error.detail
+
+
+def test_classification_of_a_non_json_reply() -> None:
+    """A 4xx with an HTML body is still a typed error, with a bounded message."""
+    error = classify(httpx.Response(400, text="<html>" + "x" * 1000 + "</html>"), NOW)
+    assert isinstance(error, PermanentError)
+    assert len(error.message) < 400
+
+
+# ---- interruptions and resuming ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["server_error", "reset_before", "error_after_apply", "reset_after"])
+def test_interrupted_chunk_is_resumed_from_the_range_end(stack: Stack, fault: str) -> None:
+    """A chunk failing mid-upload triggers one resume query; sending continues at Range end + 1."""
+    size = 3 * CHUNK + 100
+    stack.youtube.inject_at_byte(fault, CHUNK)
+    stack.publish(stack.job(size))
+    assert len(stack.youtube.created) == 1
+    assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", size)
+    assert stack.steps().count("resume_query") == 1
+    applied = fault in ("error_after_apply", "reset_after")
+    resumed_at = 2 * CHUNK if applied else CHUNK
+    assert stack.uploads()[2][0] == f"bytes {resumed_at}-{resumed_at + CHUNK - 1}/{size}"
+    assert stack.steps().count("session") == 1
+
+
+@pytest.mark.parametrize("fault", ["error_after_apply", "reset_after", "slow_after"])
+def test_lost_answer_to_the_last_chunk_is_found_by_the_resume_query(stack: Stack, fault: str) -> None:
+    """The final chunk applied but unanswered: the resume query returns the video; created once."""
+    size = 2 * CHUNK + 7
+    stack.youtube.inject_at_byte(fault, 2 * CHUNK, delay=0.6)
+    result = stack.publish(stack.job(size), http_timeout_s=0.3)
+    assert len(stack.youtube.created) == 1
+    assert result.post_id == stack.youtube.created[0]["id"]
+    assert stack.steps() == ["session", "upload", "upload", "upload", "resume_query"]
+
+
+def test_last_chunk_arriving_after_the_timeout_creates_nothing_twice(stack: Stack) -> None:
+    """slow_before: the client gives up, resends, and the late original is no second video."""
+    size = CHUNK + 7
+    stack.youtube.inject_at_byte("slow_before", CHUNK, delay=0.6)
+    stack.publish(stack.job(size), http_timeout_s=0.3)
+    time.sleep(0.5)  # the delayed original lands 0.6 s after it arrived; publishing took over 0.3 s
+    assert len(stack.youtube.created) == 1
+    assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", size)
+
+
+def test_expired_session_is_replaced_by_a_new_one(stack: Stack) -> None:
+    """A 404 on the session starts a new one (a 404 session never made a video), remembered anew."""
+    stack.recorder.on_sending = stack.youtube.expire
+    size = CHUNK + 3
+    stack.publish(stack.job(size))
+    assert stack.steps()[:3] == ["session", "upload", "session"]
+    urls = [ids["upload_url"] for kind, ids, _ in stack.recorder.events if kind == "remember"]
+    assert len(urls) == 2
+    assert urls[0] != urls[1]
+    assert len(stack.youtube.created) == 1
+    assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", size)
+
+
+def test_repeated_breaks_mid_upload_are_retryable_and_resume_next_run(stack: Stack) -> None:
+    """Four breaks on a middle chunk: RetryableError; the next run queries, continues, finishes once."""
+    size = 3 * CHUNK + 9
+    for _ in range(4):
+        stack.youtube.inject_at_byte("server_error", CHUNK)
+    with pytest.raises(RetryableError):
+        stack.publish(stack.job(size))
+    resume = stack.recorder.remembered()
+    assert set(resume) == {"upload_url", "upload_size"}
+    assert stack.youtube.created == []
+
+    before = len(stack.youtube.requests)
+    stack.publish(stack.job(size, resume=resume, sending_started=True))
+    second_run = [stack.youtube.step_of(r) for r in stack.youtube.requests[before:]]
+    assert second_run == ["resume_query", "upload", "upload", "upload"]
+    assert stack.uploads()[-3][0] == f"bytes {CHUNK}-{2 * CHUNK - 1}/{size}"
+    assert len(stack.youtube.created) == 1
+    assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", size)
+
+
+def test_unanswered_last_chunk_is_ambiguous_then_found_next_run(stack: Stack) -> None:
+    """Last chunk applied but every query fails: AmbiguousError; the next run finds the one video."""
+    stack.youtube.inject("error_after_apply", step="upload")
+    stack.youtube.inject("server_error", step="resume_query", times=3)
+    job = stack.job(1000)
+    with pytest.raises(AmbiguousError):
+        stack.publish(job)
+    assert len(stack.youtube.created) == 1
+
+    downloads = len(stack.media.downloads)
+    result = stack.publish(replace(job, resume=stack.recorder.remembered(), sending_started=True))
+    assert result.post_id == stack.youtube.created[0]["id"]
+    assert len(stack.youtube.created) == 1
+    assert stack.steps()[-1] == "resume_query"
+    assert len(stack.media.downloads) == downloads  # finished without touching the media
+
+
+def test_resume_of_an_expired_session_starts_a_new_one(stack: Stack) -> None:
+    """A remembered session that answers 404 is replaced; the video is uploaded once."""
+    stack.publish(stack.job(1000))
+    old = stack.recorder.remembered()
+    stack.youtube.expire()
+    stack.youtube.created.clear()
+    stack.publish(stack.job(1000, resume=old, sending_started=True))
+    assert stack.steps()[-3:] == ["resume_query", "session", "upload"]
+    assert len(stack.youtube.created) == 1
+
+
+def test_resume_after_the_file_changed_starts_a_new_session(stack: Stack) -> None:
+    """A remembered incomplete session for a file of another size is abandoned for a new one."""
+    stack.youtube.inject_at_byte("reset_before", CHUNK)
+    stack.youtube.inject("server_error", step="resume_query", times=3)
+    with pytest.raises(RetryableError):
+        stack.publish(stack.job(3 * CHUNK))
+    resume = stack.recorder.remembered()
+    stack.publish(stack.job(CHUNK + 50, resume=resume, sending_started=True))
+    assert len(stack.youtube.created) == 1
+    assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", CHUNK + 50)
+    assert stack.steps().count("session") == 2
+
+
+# ---- media ---------------------------------------------------------------------------------------
+
+
+def test_missing_media_is_permanent_and_names_the_file(stack: Stack) -> None:
+    """A media URL answering 404 fails the post naming the file; YouTube is never called."""
+    job = stack.job(media_urls=(f"{stack.media_url}/missing/holiday.mp4",))
+    with pytest.raises(PermanentError) as caught:
+        stack.publish(job)
+    assert "holiday.mp4" in caught.value.message
+    assert stack.youtube.requests == []
+
+
+class _NoLengthHandler(BaseHTTPRequestHandler):
+    """Serves a body without Content-Length (HTTP/1.0, ended by closing the connection)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.end_headers()
+        self.wfile.write(b"\x00" * 1000)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        """Quiet."""
+
+
+def test_media_without_content_length_is_permanent(stack: Stack) -> None:
+    """A video served without Content-Length cannot be uploaded resumably: PermanentError."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoLengthHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/stream.mp4"
+        with pytest.raises(PermanentError) as caught:
+            stack.publish(stack.job(media_urls=(url,)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "size could not be determined" in caught.value.message
+    assert stack.youtube.requests == []
+
+
+def test_memory_stays_bounded_by_the_chunk_size(stack: Stack) -> None:
+    """An 8 MiB video goes up in 256 KiB chunks; the whole process never holds 3 MiB more."""
+    size = 8 * 1024 * 1024
+    stack.publish(stack.job(1000, name="warm-up.mp4"))  # first-use imports and pools are not the upload
+    stack.youtube.requests.clear()
+    tracemalloc.start()
+    try:
+        stack.publish(stack.job(size, name="big.mp4"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stack.youtube.created[-1]["sha256"] == sha256_of("big.mp4", size)
+    assert max(length for _, length in stack.uploads()) == CHUNK
+    # Simulator and media host run in this process too: a few chunks each side are expected.
+    assert peak < 3 * 1024 * 1024, f"peak {peak} bytes"
+
+
+# ---- limits --------------------------------------------------------------------------------------
+
+
+def limit_problems(job: PublishJob) -> str:
+    with pytest.raises(LimitError) as caught:
+        YouTubeAdapter().check(job)
+    return caught.value.message
+
+
+def base_job(**changes: Any) -> PublishJob:
+    job = PublishJob(
+        ref="created_content/test",
+        kind="video",
+        title="Title",
+        text="Title\n\nBody",
+        body="Body",
+        hashtags=(),
+        media_urls=("https://example.com/clip.mp4",),
+    )
+    return replace(job, **changes)
+
+
+def test_valid_post_passes_the_check() -> None:
+    """A video with a 100-character title and a 5,000-byte description passes."""
+    YouTubeAdapter().check(base_job(title="x" * 100, body="é" * 2500))
+
+
+def test_long_title_names_the_limit() -> None:
+    """A 131-character title fails with the limit and the actual length."""
+    message = limit_problems(base_job(title="x" * 131))
+    assert message == "YouTube titles are limited to 100 characters; this one has 131."
+
+
+def test_long_first_line_is_checked_when_it_becomes_the_title() -> None:
+    """Without a title, the first line of the text is what is checked against the title limit."""
+    message = limit_problems(base_job(title="", text="y" * 131 + "\nmore", body="y" * 131 + "\nmore"))
+    assert "this one has 131" in message
+
+
+def test_description_limit_is_in_bytes() -> None:
+    """A 2,501-character description of 5,002 bytes breaks the 5,000-byte limit."""
+    message = limit_problems(base_job(body="é" * 2501))
+    assert message == "YouTube descriptions are limited to 5,000 bytes; this one has 5,002."
+
+
+@pytest.mark.parametrize("where", ["title", "body"])
+def test_angle_brackets_are_refused(where: str) -> None:
+    """< in the title or the description is refused before any network call."""
+    message = limit_problems(base_job(**{where: "a < b"}))
+    assert "'<'" in message
+
+
+def test_only_videos_and_a_title_or_text_are_accepted() -> None:
+    """Non-video posts and posts with neither title nor text are refused."""
+    assert "image posts" in limit_problems(base_job(kind="image"))
+    assert "needs a title" in limit_problems(base_job(title="", text="  \n", body=""))
