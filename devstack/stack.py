@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 
 from devstack.postgres import Cluster
 from devstack.postgrest import PostgrestStandIn
-from devstack.server import RunningServer, serve
+from devstack.server import RunningServer, WSGIApp, serve
 from devstack.simulators.graph import GraphSimulator
 from devstack.simulators.linkedin import LinkedInSimulator
 from devstack.simulators.media import MediaHost
@@ -127,7 +127,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
     youtube = YouTubeSimulator()
     google = GoogleOAuthSimulator(*GOOGLE_CLIENT)
     media = MediaHost()
-    apps = {
+    apps: dict[str, WSGIApp] = {
         "api": api,
         "graph": graph,
         "linkedin": linkedin,

@@ -1,0 +1,269 @@
+"""The sandbox: the whole product working locally, before anyone owns an account.
+
+Starts the local stack, seeds sample posts in both tables (due now for every platform and post
+kind, due later, and some with bad input), runs the real cron wrapper once against it, prints
+what happened to each post, and cleans up. `--keep` leaves everything running and prints the
+environment, so that the other commands (find_test_user.py, status, check, --dry-run) can be
+tried against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytz
+
+from devstack import seed
+from devstack.postgres import start_cluster
+from devstack.stack import ROOT, Stack, start_stack
+
+WRAPPER = ROOT / "scripts" / "run_content_publisher.sh"
+TZ = "America/New_York"
+
+
+def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
+    """Insert the sample data; returns (table, post id, description) in display order."""
+    now = datetime.now(UTC)
+    due = now - timedelta(minutes=2)
+    local = due.astimezone(pytz.timezone(TZ))
+    kolkata = due.astimezone(pytz.timezone("Asia/Kolkata"))
+    posts: list[tuple[str, str, str]] = []
+    with stack.connect() as conn:
+        owner = seed.user(conn, "services@atsnai.com", TZ)
+        other = seed.user(conn, "someone.else@example.com", "Asia/Kolkata")
+        key = stack.encryption_key
+        seed.connection(
+            conn,
+            key,
+            owner,
+            "facebook",
+            access_token="EAASandboxPageToken0123456789abcdef",
+            page_id="104958162837461",
+            page_name="Sandbox Bakery",
+        )
+        seed.connection(
+            conn,
+            key,
+            owner,
+            "instagram",
+            access_token="EAASandboxPageToken0123456789abcdef",
+            page_id="17841400000000001",
+            page_name="sandbox.bakery",
+        )
+        seed.connection(
+            conn,
+            key,
+            owner,
+            "linkedin",
+            access_token="AQVSandboxLinkedInToken0123456789abcdef",
+            page_id="sandbox-member",
+            linkedin_id="sandbox-member",
+            page_name="Sandbox Baker",
+        )
+        seed.connection(
+            conn,
+            key,
+            owner,
+            "youtube",
+            access_token="ya29.sandbox-google-access-token",
+            refresh_token="1//sandbox-google-refresh-token",
+            page_id="UCsandboxchannel",
+            page_name="Sandbox Bakery TV",
+        )
+
+        def cc(description: str, **fields: Any) -> None:
+            fields.setdefault("scheduled_at", due)
+            posts.append(("created_content", seed.created_content(conn, owner, **fields), description))
+
+        img, jpg2, jpg3 = (stack.media_url(f"{n}.jpg") for n in ("croissant", "baguette", "brioche"))
+        video = stack.media_url("bakery-tour.mp4", 3 * 256 * 1024 + 1000)
+        cc("Facebook text with a link", content="Fresh bread today! https://example.com/menu", title="Open")
+        cc("Facebook photo", content_type="static_post", content="Our croissants", media_url=img)
+        cc(
+            "Facebook several photos",
+            content_type="carousel",
+            content="Three loaves",
+            images=[img, jpg2, jpg3],
+        )
+        cc("Facebook video", content_type="video", content="A tour", media_url=video)
+        cc(
+            "Instagram image",
+            platform="instagram",
+            content="Croissant close-up",
+            media_url=img,
+            hashtags=["bakery", "#croissant"],
+        )
+        cc(
+            "Instagram carousel",
+            platform="instagram",
+            content_type="carousel",
+            content="Swipe",
+            images=[img, jpg2],
+        )
+        cc(
+            "Instagram reel",
+            platform="instagram",
+            content_type="reel",
+            content="Dough time-lapse",
+            media_url=video,
+        )
+        cc(
+            "LinkedIn text with reserved characters",
+            platform="linkedin",
+            content="We're hiring (bakers) [full-time] <apply> *now* _today_ ~ {bread} | @team #jobs",
+        )
+        cc("LinkedIn image", platform="linkedin", content="Our new shop", media_url=img)
+        cc(
+            "LinkedIn several images",
+            platform="linkedin",
+            content_type="carousel",
+            content="Shop photos",
+            images=[img, jpg2, jpg3],
+        )
+        cc(
+            "YouTube video",
+            platform="youtube",
+            content_type="long_video",
+            title="Inside our bakery",
+            content="A tour of the kitchen.",
+            media_url=video,
+            hashtags=["bakery"],
+        )
+        cc("Due tomorrow (stays scheduled)", scheduled_at=now + timedelta(days=1))
+        cc("Bad input: no schedule at all", scheduled_at=None)
+        cc("Bad input: Instagram caption too long", platform="instagram", content="x" * 2300, media_url=img)
+        cc("Bad input: unsupported platform", platform="twitter")
+        cc("Overdue by 3 days (expires)", scheduled_at=now - timedelta(days=3))
+        campaign = seed.campaign(conn, owner)
+        posts.append(
+            (
+                "content_posts",
+                seed.content_post(
+                    conn,
+                    campaign,
+                    scheduled_date=local.date(),
+                    scheduled_time=local.time().replace(microsecond=0),
+                    content="Campaign post due now in New York time",
+                ),
+                "Campaign post (local date + time)",
+            )
+        )
+        posts.append(
+            (
+                "content_posts",
+                seed.content_post(
+                    conn,
+                    campaign,
+                    scheduled_date=local.date() + timedelta(days=1),
+                    scheduled_time="09:00",
+                    content="Campaign post for tomorrow",
+                ),
+                "Campaign post due tomorrow",
+            )
+        )
+        posts.append(
+            (
+                "content_posts",
+                seed.content_post(
+                    conn,
+                    seed.campaign(conn, other),
+                    scheduled_date=kolkata.date(),
+                    scheduled_time=kolkata.time().replace(microsecond=0),
+                    platform="facebook",
+                    content="Someone else's post",
+                ),
+                "Another user, no connection",
+            )
+        )
+    return posts
+
+
+def outcome_table(stack: Stack, posts: list[tuple[str, str, str]]) -> str:
+    """A plain-text table of what happened to each sample post."""
+    header = ("table", "post", "platform", "outcome", "platform post id / error", "sample")
+    lines = [header]
+    with stack.connect() as conn:
+        for table, post_id, description in posts:
+            row = seed.row(conn, table, post_id)
+            meta = row.get("metadata") or {}
+            platform = row["platform"]
+            detail = (
+                meta.get(f"{platform}_post_id")
+                or meta.get("publish_error")
+                or meta.get("expired_reason")
+                or meta.get("_publish_last_error")
+                or ""
+            )
+            lines.append((table, post_id[:8], platform, row["status"], str(detail)[:100], description))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    out = [" | ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(line)) for line in lines]
+    out.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sandbox; returns the wrapper's exit code."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the stack running until Ctrl-C")
+    args = parser.parse_args(argv)
+    print("Starting the local stack (PostgreSQL, API stand-in, platform simulators)...", flush=True)
+    cluster = start_cluster()
+    stack = start_stack(cluster)
+    workdir = Path(tempfile.mkdtemp(prefix="publisher-sandbox-"))
+    try:
+        posts = seed_samples(stack)
+        env = {
+            **os.environ,
+            **stack.env(),
+            "LOG_FILE": str(workdir / "content_publisher.log"),
+            "PUBLISHER_LOCK_FILE": str(workdir / "publisher.lock"),
+        }
+        print(f"Seeded {len(posts)} sample posts. Running {WRAPPER.relative_to(ROOT)} once...\n", flush=True)
+        started = time.monotonic()
+        result = subprocess.run([str(WRAPPER)], env=env, check=False)
+        print(f"The run exited with code {result.returncode} after {time.monotonic() - started:.1f}s.\n")
+        print(outcome_table(stack, posts))
+        log = (workdir / "content_publisher.log").read_text()
+        summary = [line for line in log.splitlines() if "finished:" in line]
+        print("\nSummary line from the log:\n" + (summary[-1] if summary else "(none: see the log)"))
+        print(f"Full log: {workdir / 'content_publisher.log'}")
+        if args.keep:
+            print("\nThe stack keeps running. In another shell, with these variables exported:")
+            for name in (
+                "PUBLISHER_ENV_FILE",
+                "SUPABASE_URL",
+                "SUPABASE_SERVICE_ROLE_KEY",
+                "ENCRYPTION_KEY",
+                "META_GRAPH_URL",
+                "META_GRAPH_VIDEO_URL",
+                "LINKEDIN_API_URL",
+                "YOUTUBE_UPLOAD_URL",
+                "GOOGLE_OAUTH_TOKEN_URL",
+            ):
+                print(f"  export {name}={env[name]}")
+            print("try: .venv/bin/python find_test_user.py   or   scripts/run_content_publisher.sh --dry-run")
+            print("Press Ctrl-C to stop and clean up.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return result.returncode
+    finally:
+        stack.close()
+        cluster.stop()
+        print("\nSandbox stopped and cleaned up.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
