@@ -389,6 +389,8 @@ def _parse_select(catalog: Catalog, relation: Relation, text: str) -> Node:
         embed, column = _EMBED.fullmatch(part), _COLUMN.fullmatch(part)
         if part == "*":
             node.items.append("*")
+        elif embed and (embed[2] == "count" or "." in embed[2]):  # count(), col.sum(): aggregates
+            raise _parse_error("select", part, "aggregates are not supported by the stand-in")
         elif embed:
             mods = [m for m in embed[3].split("!") if m]
             hints = [m for m in mods if m not in ("inner", "left")]
