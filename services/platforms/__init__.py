@@ -6,11 +6,13 @@ a glance what the scheduler supports.
 
 from services.platforms.base import Adapter
 from services.platforms.facebook import FacebookAdapter
+from services.platforms.instagram import InstagramAdapter
 from services.platforms.linkedin import LinkedInAdapter
 from services.platforms.youtube import YouTubeAdapter
 
 ADAPTERS: dict[str, Adapter] = {
     "facebook": FacebookAdapter(),
+    "instagram": InstagramAdapter(),
     "linkedin": LinkedInAdapter(),
     "youtube": YouTubeAdapter(),
 }

@@ -1,0 +1,160 @@
+"""One matrix for every adapter and post kind: the same faults on the call that publishes.
+
+For each case the adapter must classify the fault correctly and never publish twice:
+- permanent / auth / rate limit: the matching typed error, nothing created;
+- an unreachable platform: RetryableError, nothing created;
+- everything else (5xx, timeouts before or after the platform acted, resets before or after):
+  either a result for the one post created, an AmbiguousError (surfaced to the user), or a
+  RetryableError that is safe: a second attempt, resumed from what the first remembered, ends
+  with exactly one post on the platform.
+Also: "sending" is recorded before the platform creates anything.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from services.errors import (
+    AmbiguousError,
+    AuthError,
+    PermanentError,
+    PlatformError,
+    RateLimitedError,
+    RetryableError,
+)
+from services.platforms.base import AdapterContext, Connection, PublishJob, PublishResult, TokenUpdate
+from tests.adapters.harness import SLOW_DELAY_S, Harness, Running, iter_harnesses
+
+HARNESSES = list(iter_harnesses())
+FAULTS = (
+    "success",
+    "permanent",
+    "auth",
+    "rate_limit",
+    "server_error",
+    "error_after_apply",
+    "slow_before",
+    "slow_after",
+    "reset_before",
+    "reset_after",
+    "unreachable",
+)
+EXPECTED = {
+    "permanent": PermanentError,
+    "auth": AuthError,
+    "rate_limit": RateLimitedError,
+    "unreachable": RetryableError,
+}
+CASES = [
+    pytest.param(harness, kind, fault, id=f"{harness.platform}-{kind}-{fault}")
+    for harness in HARNESSES
+    for kind in harness.kinds
+    for fault in FAULTS
+]
+
+
+class Recorder:
+    """The Progress a run would write to the post's metadata, kept in memory."""
+
+    def __init__(self, running: Running) -> None:
+        self.running = running
+        self.remote: dict[str, Any] = {}
+        self.sending_calls = 0
+        self.created_when_sending: list[int] = []
+        self.tokens: list[TokenUpdate] = []
+
+    def remember(self, **remote_ids: Any) -> None:
+        self.remote.update(remote_ids)
+
+    def sending(self) -> None:
+        self.sending_calls += 1
+        self.created_when_sending.append(len(self.running.simulator.created))
+
+    def save_token(self, connection: Connection, update: TokenUpdate) -> None:
+        self.tokens.append(update)
+
+
+def attempt(running: Running, job: PublishJob, recorder: Recorder, settings: Any = None) -> Any:
+    settings = settings or running.settings
+    with httpx.Client(timeout=settings.http_timeout_s) as http:
+        ctx = AdapterContext(
+            http=http,
+            settings=settings,
+            progress=recorder,
+            now=lambda: datetime.now(UTC),
+            sleep=lambda seconds: None,
+            save_token=recorder.save_token,
+        )
+        try:
+            return running.adapter.publish(job, running.connection, ctx)
+        except PlatformError as exc:
+            return exc
+
+
+def created_count(running: Running) -> int:
+    return len(running.simulator.created)
+
+
+@pytest.mark.parametrize(("harness", "kind", "fault"), CASES)
+def test_adapter_fault_matrix(harness: Harness, kind: str, fault: str):
+    """Each adapter classifies each fault as the contract says and never publishes twice."""
+    with harness.start() as running:
+        job = harness.job(running, kind)
+        recorder = Recorder(running)
+        step = harness.publish_step(kind)
+        settings = None
+        if fault == "unreachable":
+            settings = _unreachable(running)
+        elif fault == "auth":
+            running.simulator.inject("auth", step=step, times=10)  # refreshing must not hide a dead token
+        elif fault != "success":
+            running.simulator.inject(fault, step=step, delay=SLOW_DELAY_S)
+        first = attempt(running, job, recorder, settings)
+
+        if fault in EXPECTED:
+            assert isinstance(first, EXPECTED[fault]), first
+            assert created_count(running) == 0
+            return
+        if fault == "success":
+            assert isinstance(first, PublishResult), first
+        if recorder.sending_calls:
+            assert recorder.created_when_sending[0] == 0, "sending was recorded after the post existed"
+        if isinstance(first, PublishResult):
+            time.sleep(SLOW_DELAY_S + 0.3 if fault.startswith("slow") else 0)
+            assert created_count(running) == 1
+            assert recorder.sending_calls >= 1
+            assert first.post_id
+            return
+        assert isinstance(first, RetryableError | AmbiguousError), first
+        if fault.startswith("slow"):
+            time.sleep(SLOW_DELAY_S + 0.3)  # let the platform finish what it was still doing
+        if isinstance(first, AmbiguousError):
+            assert created_count(running) <= 1  # surfaced to the user, never re-sent
+            return
+        # A retryable failure is retried by a later run: prove that retry cannot duplicate.
+        resumed = PublishJob(
+            **{**job.__dict__, "resume": dict(recorder.remote), "sending_started": recorder.sending_calls > 0}
+        )
+        second = attempt(running, resumed, Recorder(running))
+        assert isinstance(second, PublishResult), second
+        assert created_count(running) == 1
+
+
+def _unreachable(running: Running) -> Any:
+    """The harness settings with every platform URL pointing at a closed loopback port."""
+    closed = "http://127.0.0.1:9"
+    values = running.settings.__dict__.copy()
+    for name, value in values.items():
+        if name.endswith("_url") and isinstance(value, str):
+            values[name] = closed + httpx.URL(value).raw_path.decode()
+    return type(running.settings)(**values)
+
+
+def test_every_platform_is_in_the_matrix():
+    """All four adapters take part in the shared matrix."""
+    assert sorted(h.platform for h in HARNESSES) == ["facebook", "instagram", "linkedin", "youtube"]
