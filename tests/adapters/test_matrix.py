@@ -76,6 +76,7 @@ class Recorder:
         self.created_when_sending.append(len(self.running.simulator.created))
 
     def save_token(self, connection: Connection, update: TokenUpdate) -> None:
+        assert connection.platform == self.running.connection.platform
         self.tokens.append(update)
 
 
@@ -87,7 +88,7 @@ def attempt(running: Running, job: PublishJob, recorder: Recorder, settings: Any
             settings=settings,
             progress=recorder,
             now=lambda: datetime.now(UTC),
-            sleep=lambda seconds: None,
+            sleep=lambda _seconds: None,
             save_token=recorder.save_token,
         )
         try:
