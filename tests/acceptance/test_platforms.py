@@ -1,0 +1,299 @@
+"""Every platform end to end through the real wrapper: each post kind published and recorded,
+limits enforced before any call, deferrals, token refresh stored encrypted, disconnections."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+
+from devstack import seed
+from devstack.stack import Stack
+from tests.acceptance.conftest import Runner
+
+pytestmark = pytest.mark.acceptance
+
+FB_TOKEN = "EAAGm0PX4ZCpsBAplatformsTestToken0123456789"
+LI_TOKEN = "AQVplatformsTestLinkedInToken0123456789abc"
+GOOGLE_TOKEN = "ya29.platforms-test-access-token"
+GOOGLE_REFRESH = "1//platforms-test-refresh-token"
+URL_PREFIXES = {
+    "facebook": "https://www.facebook.com/",
+    "instagram": "https://www.instagram.com/",
+    "linkedin": "https://www.linkedin.com/feed/update/urn:li:",
+    "youtube": "https://www.youtube.com/watch?v=",
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def connect_all(stack: Stack, conn, user: str, *, youtube_expires: datetime | None = None) -> None:
+    key = stack.encryption_key
+    seed.connection(conn, key, user, "facebook", access_token=FB_TOKEN, page_id="104958162837461")
+    seed.connection(conn, key, user, "instagram", access_token=FB_TOKEN, page_id="17841400000000001")
+    seed.connection(
+        conn, key, user, "linkedin", access_token=LI_TOKEN, page_id="abc123", linkedin_id="abc123"
+    )
+    seed.connection(
+        conn,
+        key,
+        user,
+        "youtube",
+        access_token=GOOGLE_TOKEN,
+        refresh_token=GOOGLE_REFRESH,
+        page_id="UCchannel",
+        token_expires_at=youtube_expires,
+    )
+
+
+def test_every_platform_and_kind_is_published_and_recorded(stack: Stack, run_wrapper: Runner):
+    """One post per platform and kind goes out once and is recorded with the platform's id and URL."""
+    img, img2 = stack.media_url("a.jpg"), stack.media_url("b.jpg")
+    video = stack.media_url("clip.mp4", 600_000)
+    kinds = [
+        ("facebook", {"content_type": "post"}),
+        ("facebook", {"content_type": "static_post", "media_url": img}),
+        ("facebook", {"content_type": "carousel", "images": [img, img2]}),
+        ("facebook", {"content_type": "video", "media_url": video}),
+        ("instagram", {"content_type": "static_post", "media_url": img}),
+        ("instagram", {"content_type": "carousel", "images": [img, img2]}),
+        ("instagram", {"content_type": "reel", "media_url": video}),
+        (
+            "linkedin",
+            {"content_type": "post", "content": "Escapes (all) [of] <these> *chars* _ ~ | {x} @ \\ #tag"},
+        ),
+        ("linkedin", {"content_type": "static_post", "media_url": img}),
+        ("linkedin", {"content_type": "carousel", "images": [img, img2]}),
+        ("youtube", {"content_type": "long_video", "media_url": video, "title": "Tour"}),
+    ]
+    with stack.connect() as conn:
+        user = seed.user(conn, "all@example.com")
+        connect_all(stack, conn, user, youtube_expires=now() + timedelta(hours=1))
+        posts = [
+            (
+                platform,
+                seed.created_content(
+                    conn,
+                    user,
+                    platform=platform,
+                    scheduled_at=now(),
+                    **{"content": f"{platform} {i}", **fields},
+                ),
+            )
+            for i, (platform, fields) in enumerate(kinds)
+        ]
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    created = {
+        "facebook": [p["id"] for p in stack.graph.created if p["platform"] == "facebook"],
+        "instagram": [p["id"] for p in stack.graph.created if p["platform"] == "instagram"],
+        "linkedin": [p["id"] for p in stack.linkedin.created],
+        "youtube": [p["id"] for p in stack.youtube.created],
+    }
+    assert {k: len(v) for k, v in created.items()} == {
+        "facebook": 4,
+        "instagram": 3,
+        "linkedin": 3,
+        "youtube": 1,
+    }
+    with stack.connect() as conn:
+        for platform, post in posts:
+            row = seed.row(conn, "created_content", post)
+            meta = row["metadata"]
+            assert row["status"] == "published", (platform, meta)
+            assert meta[f"{platform}_post_id"] in created[platform]
+            assert row["channel_post_id"] == meta[f"{platform}_post_id"]
+            assert meta["post_url"].startswith(URL_PREFIXES[platform]), meta["post_url"]
+    escaped = [p for p in stack.linkedin.created if p["text"].startswith("Escapes")]
+    assert escaped[0]["text"] == "Escapes (all) [of] <these> *chars* _ ~ | {x} @ \\ #tag"
+
+
+def test_limits_are_enforced_before_any_call(stack: Stack, run_wrapper: Runner):
+    """A post breaking a platform limit fails with the limit and its value; the platform hears nothing."""
+    long_caption = "x" * 2431
+    with stack.connect() as conn:
+        user = seed.user(conn, "limits@example.com")
+        connect_all(stack, conn, user)
+        ig = seed.created_content(
+            conn,
+            user,
+            platform="instagram",
+            content=long_caption,
+            scheduled_at=now(),
+            media_url=stack.media_url("a.jpg"),
+        )
+        png = seed.created_content(
+            conn, user, platform="instagram", scheduled_at=now(), media_url=stack.media_url("a.png")
+        )
+        li = seed.created_content(conn, user, platform="linkedin", content="y" * 3001, scheduled_at=now())
+        yt = seed.created_content(
+            conn,
+            user,
+            platform="youtube",
+            content_type="video",
+            title="T" * 131,
+            media_url=stack.media_url("v.mp4"),
+            scheduled_at=now(),
+        )
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    with stack.connect() as conn:
+        errors = {
+            pid: seed.row(conn, "created_content", pid)["metadata"]["publish_error"]
+            for pid in (ig, png, li, yt)
+        }
+    assert errors[ig] == "Instagram captions are limited to 2,200 characters; this one has 2,431."
+    assert "JPEG" in errors[png]
+    assert errors[li] == "LinkedIn posts are limited to 3,000 characters; this one has 3,001."
+    assert errors[yt] == "YouTube titles are limited to 100 characters; this one has 131."
+    assert stack.graph.requests == []
+    assert stack.linkedin.requests == []
+    assert stack.youtube.requests == []
+    assert stack.media.downloads == []
+
+
+def test_youtube_token_refresh_is_stored_encrypted(stack: Stack, run_wrapper: Runner):
+    """An expiring Google token is refreshed, used, and written back encrypted; the refresh token stays."""
+    with stack.connect() as conn:
+        user = seed.user(conn, "yt@example.com")
+        connect_all(stack, conn, user, youtube_expires=now() - timedelta(minutes=5))
+        post = seed.created_content(
+            conn,
+            user,
+            platform="youtube",
+            content_type="video",
+            title="Refresh",
+            media_url=stack.media_url("r.mp4", 300_000),
+            scheduled_at=now(),
+        )
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    assert len(stack.google.issued) == 1
+    new_token = stack.google.issued[0]
+    with stack.connect() as conn:
+        assert seed.row(conn, "created_content", post)["status"] == "published"
+        stored = conn.execute(
+            "SELECT access_token_encrypted, refresh_token_encrypted, token_expires_at, last_token_refresh "
+            "FROM platform_connections WHERE platform = 'youtube'"
+        ).fetchone()
+    fernet = Fernet(stack.encryption_key.encode())
+    assert new_token not in stored[0]
+    assert fernet.decrypt(stored[0].encode()).decode() == new_token
+    assert fernet.decrypt(stored[1].encode()).decode() == GOOGLE_REFRESH
+    assert stored[2] is not None
+    assert stored[3] is not None
+    uploads = [r for r in stack.youtube.requests if r.method == "POST"]
+    assert uploads[-1].headers["authorization"] == f"Bearer {new_token}"
+
+
+def test_expired_token_disconnects_only_that_connection(stack: Stack, run_wrapper: Runner):
+    """Graph 190/463 marks that connection expired and asks the user to reconnect; others go on."""
+    with stack.connect() as conn:
+        user = seed.user(conn, "expired@example.com")
+        connect_all(stack, conn, user)
+        conn.execute("DELETE FROM platform_connections WHERE platform = 'facebook'")
+        seed.connection(
+            conn,
+            stack.encryption_key,
+            user,
+            "facebook",
+            access_token="expired-EAAtoken0123456789",
+            page_id="104958162837461",
+        )
+        fb = seed.created_content(conn, user, platform="facebook", scheduled_at=now())
+        li = seed.created_content(conn, user, platform="linkedin", scheduled_at=now())
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    with stack.connect() as conn:
+        connections = dict(
+            conn.execute(
+                "SELECT platform, is_active::text || '/' || connection_status FROM platform_connections"
+            ).fetchall()
+        )
+        fb_row = seed.row(conn, "created_content", fb)
+        li_row = seed.row(conn, "created_content", li)
+    assert connections["facebook"] == "false/expired"
+    assert {v for k, v in connections.items() if k != "facebook"} == {"true/active"}
+    assert fb_row["status"] == "draft"
+    assert "Reconnect your Facebook account" in fb_row["metadata"]["publish_error"]
+    assert li_row["status"] == "published"
+
+
+def test_instagram_quota_full_defers_without_failing(stack: Stack, run_wrapper: Runner):
+    """A full Instagram publishing quota keeps the post scheduled with a next attempt time."""
+    stack.graph.quota_total = 0
+    with stack.connect() as conn:
+        user = seed.user(conn, "quota@example.com")
+        connect_all(stack, conn, user)
+        post = seed.created_content(
+            conn, user, platform="instagram", media_url=stack.media_url("q.jpg"), scheduled_at=now()
+        )
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    with stack.connect() as conn:
+        row = seed.row(conn, "created_content", post)
+    assert row["status"] == "scheduled"
+    assert row["metadata"]["_publish_next_attempt_at"] > now().isoformat()
+    assert row["metadata"].get("_publish_attempts", 0) == 0
+    assert "_publishing" not in row["metadata"]
+    assert "deferred=1" in run.log
+    second = run_wrapper()
+    assert "claimed=0" in second.log.splitlines()[-1]  # not retried before its time
+
+
+def test_sunset_linkedin_version_defers_every_linkedin_post(stack: Stack, run_wrapper: Runner):
+    """LinkedIn 426 is a configuration error: all LinkedIn posts are deferred, none failed; others go on."""
+    with stack.connect() as conn:
+        user = seed.user(conn, "li@example.com")
+        connect_all(stack, conn, user)
+        lis = [
+            seed.created_content(conn, user, platform="linkedin", content=f"li {i}", scheduled_at=now())
+            for i in range(3)
+        ]
+        fb = seed.created_content(conn, user, platform="facebook", scheduled_at=now())
+    run = run_wrapper(LINKEDIN_API_VERSION="202411")
+    assert run.returncode == 0, run.log
+    with stack.connect() as conn:
+        statuses = [seed.row(conn, "created_content", p)["status"] for p in lis]
+        assert seed.row(conn, "created_content", fb)["status"] == "published"
+    assert statuses == ["scheduled"] * 3
+    assert "linkedin publishing stopped for this run" in run.log
+    assert len([r for r in stack.linkedin.requests if r.path == "/rest/posts"]) == 1
+
+
+def test_connection_named_by_the_post_is_used(stack: Stack, run_wrapper: Runner):
+    """With several Pages, the post's metadata.page_id picks one; otherwise the newest connection."""
+    with stack.connect() as conn:
+        user = seed.user(conn, "pages@example.com")
+        key = stack.encryption_key
+        seed.connection(
+            conn,
+            key,
+            user,
+            "facebook",
+            access_token=FB_TOKEN,
+            page_id="111",
+            connected_at=now() - timedelta(days=10),
+        )
+        seed.connection(
+            conn,
+            key,
+            user,
+            "facebook",
+            access_token="EAAlegacyPlaintextToken0123456789",
+            plaintext=True,
+            page_id="222",
+            connected_at=now() - timedelta(days=1),
+        )
+        named = seed.created_content(conn, user, scheduled_at=now(), metadata={"page_id": "111"})
+        newest = seed.created_content(conn, user, scheduled_at=now())
+        gone = seed.created_content(conn, user, scheduled_at=now(), metadata={"page_id": "999"})
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    with stack.connect() as conn:
+        assert seed.row(conn, "created_content", named)["metadata"]["facebook_post_id"].startswith("111_")
+        assert seed.row(conn, "created_content", newest)["metadata"]["facebook_post_id"].startswith("222_")
+        assert "no longer connected" in seed.row(conn, "created_content", gone)["metadata"]["publish_error"]
