@@ -34,7 +34,8 @@ def test_migration_runs_twice(pg_cluster: Cluster):
             ).fetchall()
         }
         comment = conn.execute(
-            "SELECT obj_description('public.publisher_claim(text, uuid[], text, integer, uuid)'::regprocedure)"
+            "SELECT obj_description(%s::regprocedure)",
+            ("public.publisher_claim(text, uuid[], text, integer, uuid)",),
         ).fetchone()
     for expected in [
         ("created_content", "scheduled_at"),
