@@ -17,6 +17,8 @@ An unknown or expired `upload_id` answers 404. Access tokens: any bearer token w
 Quotas are plain attributes a test may lower: `insert_quota` (videos.insert calls left today,
 403 quotaExceeded), `channel_upload_limit` (videos the channel may create, 400
 uploadLimitExceeded), `uploads_per_day` (the hidden daily cap, 429 rateLimitExceeded).
+`keep_per_put` makes every PUT persist only its first N bytes, as Google may when a chunk is
+cut short; the 308 `Range` then tells the client where to continue.
 
 Received bytes are hashed as they arrive and then dropped, also from `requests`, so that a
 multi-MiB video never piles up in memory (chunk sizes stay in `headers["content-length"]`).
@@ -122,6 +124,7 @@ class YouTubeSimulator(Simulator):
         self.insert_quota = 100  # today's videos.insert bucket (contract §4.3)
         self.channel_upload_limit: int | None = None
         self.uploads_per_day: int | None = None
+        self.keep_per_put: int | None = None  # keep only this many bytes of each PUT, as Google may
         self._byte_faults: list[tuple[str, int, float]] = []
 
     # ---- test controls -------------------------------------------------------------------
@@ -283,8 +286,10 @@ class YouTubeSimulator(Simulator):
             return _bad_request(
                 f"Content-Range starts at byte {start}, but only {session.received} bytes were received."
             )
+        if self.keep_per_put is not None:
+            end = min(end, start + self.keep_per_put - 1)
         # Bytes already held are ignored, as Google does when a client resends a chunk.
-        session.digest.update(request.body[session.received - start :])
+        session.digest.update(request.body[session.received - start : end - start + 1])
         session.received = max(session.received, end + 1)
         session.total = total if total is not None else session.total
         if session.total is not None and session.received == session.total:

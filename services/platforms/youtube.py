@@ -439,14 +439,20 @@ class _Upload:
     def _send_from(self, url: str, size: int, offset: int) -> _SessionState:
         """PUT the file from `offset` chunk by chunk; the state YouTube reports when it stops.
 
-        It stops when the video is complete, the session is gone, or YouTube holds a different
-        number of bytes than were sent (the caller then continues from there).
+        It stops when the video is complete, the session is gone, or YouTube holds other than
+        what was sent (it may keep only part of a chunk); the caller continues from there.
         """
+        start = offset
         with closing(self.media.chunks(offset, self.chunk_bytes)) as chunks:
             for chunk in chunks:
                 last = offset + len(chunk) - 1
                 state = self._put(url, chunk, f"bytes {offset}-{last}/{size}", is_last=last == size - 1)
-                if state.video is not None or state.expired or state.received != last + 1:
+                if state.video is not None or state.expired:
+                    return state
+                if state.received <= start:
+                    # Counted as a break, or a server that keeps nothing would be fed forever.
+                    raise _Interrupted(False, f"YouTube kept no bytes past {start}")
+                if state.received != last + 1:
                     return state
                 offset = last + 1
         raise _Interrupted(True, "YouTube holds every byte but did not return the video")

@@ -328,6 +328,19 @@ def test_inconsistent_content_range_is_a_400(youtube: YouTube, content_range: st
     assert error_item(response)["reason"] == "badRequest"
 
 
+def test_keep_per_put_persists_part_of_a_chunk(youtube: YouTube) -> None:
+    """With keep_per_put, a PUT keeps only its first bytes and Range says where to continue."""
+    youtube.sim.keep_per_put = CHUNK_UNIT
+    data = payload(2 * CHUNK_UNIT)
+    location = youtube.session(len(data))
+    partial = youtube.put(location, data, f"bytes 0-{len(data) - 1}/{len(data)}")
+    assert partial.status_code == 308
+    assert partial.headers["Range"] == f"bytes=0-{CHUNK_UNIT - 1}"
+    rest = youtube.put(location, data[CHUNK_UNIT:], f"bytes {CHUNK_UNIT}-{len(data) - 1}/{len(data)}")
+    assert rest.status_code == 201
+    assert youtube.sim.created[0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
 def test_a_late_copy_of_the_last_chunk_creates_nothing_more(youtube: YouTube) -> None:
     """Sending the final chunk again after completion answers 200 with the same video."""
     data = payload(1000)

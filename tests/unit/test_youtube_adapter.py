@@ -355,13 +355,15 @@ def test_token_endpoint_outage_is_retryable(stack: Stack) -> None:
         (datetime(2026, 12, 1, 7, 30, tzinfo=UTC), datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
         # Daylight time (UTC-7) in July.
         (datetime(2026, 7, 1, 12, 0, tzinfo=UTC), datetime(2026, 7, 2, 7, 0, tzinfo=UTC)),
-        # Spring forward (8 Mar 2026): 05:00 PDT that day → midnight 9 Mar PDT = 07:00 UTC.
-        (datetime(2026, 3, 8, 12, 0, tzinfo=UTC), datetime(2026, 3, 9, 7, 0, tzinfo=UTC)),
-        # 22:30 PST on 7 Mar → midnight 8 Mar, still PST = 08:00 UTC.
+        # Clocks spring forward at 02:00 on 8 Mar 2026, between 01:00 PST and the next midnight,
+        # which is therefore in PDT: 9 Mar 00:00 PDT = 07:00 UTC (not 08:00, the PST offset).
+        (datetime(2026, 3, 8, 9, 0, tzinfo=UTC), datetime(2026, 3, 9, 7, 0, tzinfo=UTC)),
+        # 22:30 PST on 7 Mar → midnight 8 Mar, before the change: still PST = 08:00 UTC.
         (datetime(2026, 3, 8, 6, 30, tzinfo=UTC), datetime(2026, 3, 8, 8, 0, tzinfo=UTC)),
-        # Fall back (1 Nov 2026): 04:00 PST that day → midnight 2 Nov PST = 08:00 UTC.
-        (datetime(2026, 11, 1, 12, 0, tzinfo=UTC), datetime(2026, 11, 2, 8, 0, tzinfo=UTC)),
-        # 23:00 PDT on 31 Oct → midnight 1 Nov, still PDT = 07:00 UTC.
+        # Clocks fall back at 02:00 on 1 Nov 2026, between 00:30 PDT and the next midnight,
+        # which is therefore in PST: 2 Nov 00:00 PST = 08:00 UTC (not 07:00, the PDT offset).
+        (datetime(2026, 11, 1, 7, 30, tzinfo=UTC), datetime(2026, 11, 2, 8, 0, tzinfo=UTC)),
+        # 23:00 PDT on 31 Oct → midnight 1 Nov, before the change: still PDT = 07:00 UTC.
         (datetime(2026, 11, 1, 6, 0, tzinfo=UTC), datetime(2026, 11, 1, 7, 0, tzinfo=UTC)),
     ],
 )
@@ -480,6 +482,31 @@ def test_last_chunk_arriving_after_the_timeout_creates_nothing_twice(stack: Stac
     time.sleep(0.5)  # the delayed original lands 0.6 s after it arrived; publishing took over 0.3 s
     assert len(stack.youtube.created) == 1
     assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", size)
+
+
+def test_partly_kept_chunks_continue_from_the_range_end(stack: Stack) -> None:
+    """When YouTube keeps only part of each chunk, sending continues at Range end + 1, no query."""
+    stack.youtube.keep_per_put = CHUNK
+    size = 4 * CHUNK + 5
+    stack.publish(stack.job(size), youtube_chunk_bytes=2 * CHUNK)
+    assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", size)
+    assert [r for r, _ in stack.uploads()] == [
+        f"bytes 0-{2 * CHUNK - 1}/{size}",
+        f"bytes {CHUNK}-{3 * CHUNK - 1}/{size}",
+        f"bytes {2 * CHUNK}-{4 * CHUNK - 1}/{size}",
+        f"bytes {3 * CHUNK}-{size - 1}/{size}",
+        f"bytes {4 * CHUNK}-{size - 1}/{size}",
+    ]
+    assert "resume_query" not in stack.steps()
+
+
+def test_a_server_keeping_nothing_is_not_fed_forever(stack: Stack) -> None:
+    """308s that never advance count as breaks: RetryableError after three resume queries."""
+    stack.youtube.keep_per_put = 0
+    with pytest.raises(RetryableError):
+        stack.publish(stack.job(CHUNK + 5))
+    assert stack.steps().count("resume_query") == 3
+    assert stack.youtube.created == []
 
 
 def test_expired_session_is_replaced_by_a_new_one(stack: Stack) -> None:
