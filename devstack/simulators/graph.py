@@ -9,14 +9,14 @@ Endpoints and their step names (for `inject(fault, step=...)` and `X-Fake-Scenar
 
 | step             | call                                                                  |
 |------------------|-----------------------------------------------------------------------|
-| feed             | POST /{page}/feed: message, link, attached_media[i], published      |
-| photos           | POST /{page}/photos: url, caption/message, published                 |
-| videos           | POST /{page}/videos: file_url, description, title, published         |
+| feed             | POST /{page}/feed: message, link, attached_media[i], published        |
+| photos           | POST /{page}/photos: url, caption/message, published                  |
+| videos           | POST /{page}/videos: file_url, description, title, published          |
 | published_posts  | GET /{page}/published_posts and GET /{page}/videos (reconciliation)   |
 | permalink        | GET /{id} of a Facebook post, photo or video (and unknown ids)        |
 | publishing_limit | GET /{ig-user}/content_publishing_limit                               |
 | media            | POST /{ig-user}/media: create a container (image, REELS, carousel)    |
-| container_status | GET /{container-id}?fields=status_code,status                        |
+| container_status | GET /{container-id}?fields=status_code,status                         |
 | media_publish    | POST /{ig-user}/media_publish: creation_id                            |
 | ig_media         | GET /{ig-media-id} and GET /{ig-user}/media (the account's media)     |
 
@@ -32,6 +32,8 @@ State and test controls:
 - Instagram image containers are FINISHED at once, video containers after `video_polls` status
   reads; a carousel parent is as ready as its least ready child; containers EXPIRE after 24 h of
   `clock`; `set_container_status(id, "ERROR", status=...)` scripts the rest;
+- `not_ready_publishes`: media_publish still answers 9007/2207027 this many times per
+  container after it reports FINISHED, as Meta sometimes does;
 - the publishing quota counts publishes in the last 24 h (`quota_total`, `use_quota`);
 - `fetch_media=True` makes the simulator HEAD every media URL, as Meta downloads it: an
   unreachable URL gets the platform's error (serve a `MediaHost` next to it).
@@ -45,12 +47,11 @@ import re
 import secrets
 import string
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import httpx
 
 from devstack.simulators.base import Reply, Request, Simulator, bearer_token
 
@@ -287,6 +288,7 @@ class GraphSimulator(Simulator):
         self,
         *,
         video_polls: int = 2,
+        not_ready_publishes: int = 0,
         quota_total: int = 50,
         regain_minutes: int = 7,
         fetch_media: bool = True,
@@ -294,6 +296,7 @@ class GraphSimulator(Simulator):
     ) -> None:
         super().__init__()
         self.video_polls = video_polls
+        self.not_ready_publishes = not_ready_publishes
         self.quota_total = quota_total
         self.regain_minutes = regain_minutes
         self.fetch_media = fetch_media
@@ -305,6 +308,7 @@ class GraphSimulator(Simulator):
         self.containers: dict[str, _Container] = {}
         self.media: dict[str, _Media] = {}
         self._publishes: dict[str, list[float]] = {}  # IG user → publish times, for the quota
+        self._not_ready_answers: dict[str, int] = {}  # container → 9007 replies given while FINISHED
         self._calls = 0
 
     # ---- test controls -------------------------------------------------------------------
@@ -800,6 +804,9 @@ class GraphSimulator(Simulator):
         state = self._state(container, poll=False)
         if state == "IN_PROGRESS":
             raise _ig_error(2207027)
+        if state == "FINISHED" and self._not_ready_answers.get(container.id, 0) < self.not_ready_publishes:
+            self._not_ready_answers[container.id] = self._not_ready_answers.get(container.id, 0) + 1
+            raise _ig_error(2207027)
         if state == "EXPIRED":
             raise _ig_error(2207020)
         if state == "ERROR":
@@ -892,7 +899,12 @@ def _reachable(url: str) -> bool:
     """Whether the media URL answers a HEAD with 2xx, as Meta's downloader would need."""
     if not url.startswith(("http://", "https://")):
         return False
+    # urllib rather than httpx: an httpx call builds a TLS context (~50 ms), and adapters under
+    # test have a 0.5 s timeout that this check must stay far below.
+    request = urllib.request.Request(url, method="HEAD")  # noqa: S310 (scheme checked above)
     try:
-        return httpx.head(url, timeout=2.0, follow_redirects=True).is_success
-    except httpx.HTTPError:
+        with urllib.request.urlopen(request, timeout=2.0) as response:  # noqa: S310 (scheme checked above)
+            status: int = response.status
+    except (OSError, ValueError):
         return False
+    return 200 <= status < 300

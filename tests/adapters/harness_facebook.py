@@ -1,10 +1,19 @@
-"""Facebook's entry in the adapter matrix: the Graph simulator, a media host and a Page."""
+"""Facebook's entry in the adapter matrix: the Graph simulator, a media host and a Page.
+
+Also what Instagram's harness and both adapters' unit tests share: serving the Graph
+simulator (`serve_graph`) and a recorded AdapterContext around it (`graph_stack`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ssl
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
 
 from devstack.server import serve
 from devstack.simulators.graph import GraphSimulator
@@ -15,12 +24,15 @@ from services.platforms.base import (
     TEXT,
     VIDEO,
     Adapter,
+    AdapterContext,
     Connection,
     PlatformSettings,
     PublishJob,
+    PublishResult,
+    TokenUpdate,
 )
 from services.platforms.facebook import FacebookAdapter
-from tests.adapters.harness import CLIENT_TIMEOUT_S, Running
+from tests.adapters.harness import CLIENT_TIMEOUT_S, Harness, Running
 
 PAGE_ID = "104958162837461"
 # Shaped like a real Page token so that redaction tests see what production would log.
@@ -102,3 +114,80 @@ class FacebookHarness:
 
 
 HARNESS = FacebookHarness()
+
+
+# ---- for the adapters' unit tests ------------------------------------------------------------
+
+# Building a TLS context costs ~50 ms; sharing one keeps each test's client cheap.
+TLS = ssl.create_default_context()
+
+
+@dataclass
+class Recorder:
+    """Progress, sleep and token saving, recorded in call order.
+
+    `sending` records how many requests the simulator had seen, so a test can check that it
+    came right before the publishing call.
+    """
+
+    requests_seen: Callable[[], int] = lambda: 0
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    remembered: dict[str, Any] = field(default_factory=dict)
+
+    def remember(self, **remote_ids: Any) -> None:
+        self.remembered.update(remote_ids)
+        self.events.append(("remember", dict(remote_ids)))
+
+    def sending(self) -> None:
+        self.events.append(("sending", self.requests_seen()))
+
+    def sleep(self, seconds: float) -> None:
+        self.events.append(("sleep", seconds))
+
+    def save_token(self, connection: Connection, update: TokenUpdate) -> None:
+        self.events.append(("save_token", (connection.id, update)))
+
+
+@dataclass
+class GraphStack:
+    """A running harness, the adapter's context and what the adapter recorded."""
+
+    harness: Harness
+    running: GraphRunning
+    recorder: Recorder
+    ctx: AdapterContext
+
+    @property
+    def sim(self) -> GraphSimulator:
+        assert isinstance(self.running.simulator, GraphSimulator)
+        return self.running.simulator
+
+    def job(self, kind: str, **changes: Any) -> PublishJob:
+        """The harness's job of `kind`, with fields replaced."""
+        return replace(self.harness.job(self.running, kind), **changes)
+
+    def publish(self, job: PublishJob, connection: Connection | None = None) -> PublishResult:
+        """Run the adapter on the harness's connection (or `connection`)."""
+        return self.running.adapter.publish(job, connection or self.running.connection, self.ctx)
+
+    def calls(self, step: str) -> list[Any]:
+        """The simulator's requests of one step, in order."""
+        return [r for r in self.sim.requests if self.sim.step_of(r) == step]
+
+
+@contextmanager
+def graph_stack(harness: Harness) -> Iterator[GraphStack]:
+    """Start `harness` and build the AdapterContext the way the matrix does, with recorders."""
+    with harness.start() as running:
+        assert isinstance(running, GraphRunning)
+        recorder = Recorder(requests_seen=lambda: len(running.simulator.requests))
+        with httpx.Client(timeout=running.settings.http_timeout_s, verify=TLS) as http:
+            ctx = AdapterContext(
+                http=http,
+                settings=running.settings,
+                progress=recorder,
+                now=lambda: datetime.now(UTC),
+                sleep=recorder.sleep,
+                save_token=recorder.save_token,
+            )
+            yield GraphStack(harness, running, recorder, ctx)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import ssl
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 
-from devstack.simulators.graph import GraphSimulator
 from services.errors import (
     AmbiguousError,
     AuthError,
@@ -28,84 +25,19 @@ from services.platforms.base import (
     IMAGE,
     TEXT,
     VIDEO,
-    AdapterContext,
-    Connection,
-    PublishJob,
-    TokenUpdate,
 )
 from services.platforms.facebook import FacebookAdapter, _created_before
 from services.platforms.graph_errors import GraphError, Verdict, classify
 from tests.adapters.harness import CLIENT_TIMEOUT_S, SLOW_DELAY_S
-from tests.adapters.harness_facebook import HARNESS, PAGE_ID, PAGE_TOKEN, GraphRunning
+from tests.adapters.harness_facebook import HARNESS, PAGE_ID, PAGE_TOKEN, GraphStack, graph_stack
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-# Building a TLS context costs ~50 ms; one for the module keeps each test's client cheap.
-TLS = ssl.create_default_context()
-
-
-@dataclass
-class Recorder:
-    """Progress, sleep and token saving, recorded in call order.
-
-    `sending` records how many requests the simulator had seen, so a test can check that it
-    came right before the publishing call.
-    """
-
-    requests_seen: Callable[[], int] = lambda: 0
-    events: list[tuple[str, Any]] = field(default_factory=list)
-    remembered: dict[str, Any] = field(default_factory=dict)
-
-    def remember(self, **remote_ids: Any) -> None:
-        self.remembered.update(remote_ids)
-        self.events.append(("remember", dict(remote_ids)))
-
-    def sending(self) -> None:
-        self.events.append(("sending", self.requests_seen()))
-
-    def sleep(self, seconds: float) -> None:
-        self.events.append(("sleep", seconds))
-
-    def save_token(self, connection: Connection, update: TokenUpdate) -> None:
-        self.events.append(("save_token", (connection.id, update)))
-
-
-@dataclass
-class Stack:
-    """A served simulator, the adapter's context and what it recorded."""
-
-    running: GraphRunning
-    recorder: Recorder
-    ctx: AdapterContext
-
-    @property
-    def sim(self) -> GraphSimulator:
-        assert isinstance(self.running.simulator, GraphSimulator)
-        return self.running.simulator
-
-    def job(self, kind: str, **changes: Any) -> PublishJob:
-        return replace(HARNESS.job(self.running, kind), **changes)
-
-    def publish(self, job: PublishJob, connection: Connection | None = None) -> Any:
-        return FacebookAdapter().publish(job, connection or self.running.connection, self.ctx)
-
-    def calls(self, step: str) -> list[Any]:
-        return [r for r in self.sim.requests if self.sim.step_of(r) == step]
 
 
 @pytest.fixture
-def stack() -> Iterator[Stack]:
-    with HARNESS.start() as running:
-        recorder = Recorder(requests_seen=lambda: len(running.simulator.requests))
-        with httpx.Client(timeout=running.settings.http_timeout_s, verify=TLS) as http:
-            ctx = AdapterContext(
-                http=http,
-                settings=running.settings,
-                progress=recorder,
-                now=lambda: datetime.now(UTC),
-                sleep=recorder.sleep,
-                save_token=recorder.save_token,
-            )
-            yield Stack(running, recorder, ctx)
+def stack() -> Iterator[GraphStack]:
+    with graph_stack(HARNESS) as running_stack:
+        yield running_stack
 
 
 # ---- classification ------------------------------------------------------------------------
@@ -193,7 +125,7 @@ def test_graph_error_without_json_keeps_the_status() -> None:
 # ---- every post kind -------------------------------------------------------------------------
 
 
-def test_text_post(stack: Stack) -> None:
+def test_text_post(stack: GraphStack) -> None:
     """A text post is one /feed call with the text (link included) and gives the post's permalink."""
     job = stack.job(TEXT)
     result = stack.publish(job)
@@ -207,7 +139,7 @@ def test_text_post(stack: Stack) -> None:
     assert stack.recorder.events[-1] == ("sending", stack.sim.requests.index(feed))
 
 
-def test_single_photo_keeps_the_post_id(stack: Stack) -> None:
+def test_single_photo_keeps_the_post_id(stack: GraphStack) -> None:
     """A single photo is one /photos call; the result is the post id, not the photo id."""
     job = stack.job(IMAGE)
     result = stack.publish(job)
@@ -222,7 +154,7 @@ def test_single_photo_keeps_the_post_id(stack: Stack) -> None:
     assert "/posts/" in (result.url or "")
 
 
-def test_several_photos_are_attached_to_one_feed_post(stack: Stack) -> None:
+def test_several_photos_are_attached_to_one_feed_post(stack: GraphStack) -> None:
     """Photos are uploaded unpublished, remembered one by one, then attached to one /feed post."""
     job = stack.job(CAROUSEL)
     result = stack.publish(job)
@@ -239,7 +171,7 @@ def test_several_photos_are_attached_to_one_feed_post(stack: Stack) -> None:
     ]
 
 
-def test_video_uses_the_video_host_and_a_full_permalink(stack: Stack) -> None:
+def test_video_uses_the_video_host_and_a_full_permalink(stack: GraphStack) -> None:
     """A video goes to meta_graph_video_url with file_url; its relative permalink is made absolute."""
     video_base = stack.running.settings.meta_graph_url.replace("/v27.0", "/v26.0")
     stack.ctx.settings = replace(stack.running.settings, meta_graph_video_url=video_base)
@@ -254,7 +186,7 @@ def test_video_uses_the_video_host_and_a_full_permalink(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("kind", [TEXT, IMAGE, CAROUSEL, VIDEO])
-def test_sending_is_recorded_right_before_the_publishing_call(stack: Stack, kind: str) -> None:
+def test_sending_is_recorded_right_before_the_publishing_call(stack: GraphStack, kind: str) -> None:
     """progress.sending() comes after the uploads and the remembered send time, just before the send."""
     stack.publish(stack.job(kind))
     (publishing,) = stack.calls(HARNESS.publish_step(kind))
@@ -263,7 +195,7 @@ def test_sending_is_recorded_right_before_the_publishing_call(stack: Stack, kind
     assert stack.recorder.events[-1] == ("sending", stack.sim.requests.index(publishing))
 
 
-def test_the_token_is_never_in_a_url(stack: Stack) -> None:
+def test_the_token_is_never_in_a_url(stack: GraphStack) -> None:
     """Every call carries the token in the Authorization header and none in the URL or query."""
     for kind in (TEXT, IMAGE, CAROUSEL, VIDEO):
         stack.publish(stack.job(kind, text=f"{kind} post"))
@@ -275,7 +207,7 @@ def test_the_token_is_never_in_a_url(stack: Stack) -> None:
         assert "access_token" not in request.form
 
 
-def test_permalink_read_failure_falls_back(stack: Stack) -> None:
+def test_permalink_read_failure_falls_back(stack: GraphStack) -> None:
     """A failed permalink read still returns the published post, with facebook.com/{id}."""
     stack.sim.inject("server_error", step="permalink")
     result = stack.publish(stack.job(TEXT))
@@ -286,7 +218,7 @@ def test_permalink_read_failure_falls_back(stack: Stack) -> None:
 # ---- limits ----------------------------------------------------------------------------------
 
 
-def test_limits_are_checked_before_any_call(stack: Stack) -> None:
+def test_limits_are_checked_before_any_call(stack: GraphStack) -> None:
     """A text over 63,206 characters is a LimitError naming the limit and the length."""
     job = stack.job(TEXT, text="x" * 63_207)
     with pytest.raises(
@@ -297,7 +229,7 @@ def test_limits_are_checked_before_any_call(stack: Stack) -> None:
     assert not stack.sim.requests
 
 
-def test_media_kinds_need_media(stack: Stack) -> None:
+def test_media_kinds_need_media(stack: GraphStack) -> None:
     """An image post without an image is refused before any call."""
     with pytest.raises(LimitError, match="no media file"):
         FacebookAdapter().check(stack.job(IMAGE, media_urls=()))
@@ -316,7 +248,7 @@ def test_media_kinds_need_media(stack: Stack) -> None:
 )
 @pytest.mark.parametrize("kind", [TEXT, IMAGE, CAROUSEL, VIDEO])
 def test_refusals_publish_nothing(
-    stack: Stack, kind: str, fault: str, error_class: type[PlatformError]
+    stack: GraphStack, kind: str, fault: str, error_class: type[PlatformError]
 ) -> None:
     """Class P, A and R refusals of the publishing call raise their error and publish nothing."""
     stack.sim.inject(fault, step=HARNESS.publish_step(kind))
@@ -327,7 +259,7 @@ def test_refusals_publish_nothing(
     assert not stack.calls("published_posts")
 
 
-def test_permanent_error_shows_the_platform_message(stack: Stack) -> None:
+def test_permanent_error_shows_the_platform_message(stack: GraphStack) -> None:
     """Facebook's 506 reaches the user as 'Facebook rejected the post: (#506) Duplicate status message'."""
     stack.publish(stack.job(TEXT, text="Same words"))
     with pytest.raises(PermanentError) as caught:
@@ -344,7 +276,7 @@ def test_permanent_error_shows_the_platform_message(stack: Stack) -> None:
         ("revoked-" + "x" * 30, "revoked", "withdrawn"),
     ],
 )
-def test_token_errors_mark_the_connection(stack: Stack, token: str, status: str, message: str) -> None:
+def test_token_errors_mark_the_connection(stack: GraphStack, token: str, status: str, message: str) -> None:
     """190/463 means an expired login and 190/460 a revoked one; the message says to reconnect."""
     connection = replace(stack.running.connection, access_token=token)
     with pytest.raises(AuthError) as caught:
@@ -356,7 +288,7 @@ def test_token_errors_mark_the_connection(stack: Stack, token: str, status: str,
     assert stack.sim.created == []
 
 
-def test_rate_limit_waits_for_the_time_facebook_gives(stack: Stack) -> None:
+def test_rate_limit_waits_for_the_time_facebook_gives(stack: GraphStack) -> None:
     """Code 4 with a BUC header defers until now + estimated_time_to_regain_access minutes."""
     stack.ctx.now = lambda: NOW
     connection = replace(stack.running.connection, access_token="ratelimited-" + "x" * 30)
@@ -365,7 +297,7 @@ def test_rate_limit_waits_for_the_time_facebook_gives(stack: Stack) -> None:
     assert caught.value.not_before == NOW + timedelta(minutes=stack.sim.regain_minutes)
 
 
-def test_photo_upload_failure_is_safe_to_retry(stack: Stack) -> None:
+def test_photo_upload_failure_is_safe_to_retry(stack: GraphStack) -> None:
     """A 5xx on an unpublished photo upload is T-safe: RetryableError, nothing sent to /feed."""
     stack.sim.inject("server_error", step="photos")
     with pytest.raises(RetryableError):
@@ -374,7 +306,7 @@ def test_photo_upload_failure_is_safe_to_retry(stack: Stack) -> None:
     assert "sending" not in [e[0] for e in stack.recorder.events]
 
 
-def test_unreachable_image_is_permanent(stack: Stack) -> None:
+def test_unreachable_image_is_permanent(stack: GraphStack) -> None:
     """An image URL Facebook cannot download is rejected with the platform's words."""
     job = stack.job(IMAGE, media_urls=(f"{stack.running.media_url}/missing/photo.jpg",))
     with pytest.raises(PermanentError, match=r"Facebook rejected the post: \(#324\)"):
@@ -386,7 +318,7 @@ def test_unreachable_image_is_permanent(stack: Stack) -> None:
 
 @pytest.mark.parametrize("fault", ["error_after_apply", "reset_after"])
 @pytest.mark.parametrize("kind", [TEXT, IMAGE, CAROUSEL, VIDEO])
-def test_applied_but_failed_is_found_not_resent(stack: Stack, kind: str, fault: str) -> None:
+def test_applied_but_failed_is_found_not_resent(stack: GraphStack, kind: str, fault: str) -> None:
     """A publishing call that failed after it was applied is found on the Page: published once."""
     stack.sim.inject(fault, step=HARNESS.publish_step(kind))
     result = stack.publish(stack.job(kind))
@@ -397,7 +329,7 @@ def test_applied_but_failed_is_found_not_resent(stack: Stack, kind: str, fault: 
 
 @pytest.mark.parametrize("fault", ["server_error", "reset_before"])
 @pytest.mark.parametrize("kind", [TEXT, IMAGE, CAROUSEL, VIDEO])
-def test_not_applied_is_retryable_after_checking(stack: Stack, kind: str, fault: str) -> None:
+def test_not_applied_is_retryable_after_checking(stack: GraphStack, kind: str, fault: str) -> None:
     """A failed publishing call whose post is not on the Page raises RetryableError, not a resend."""
     stack.sim.inject(fault, step=HARNESS.publish_step(kind))
     with pytest.raises(RetryableError, match="nothing was published"):
@@ -406,7 +338,7 @@ def test_not_applied_is_retryable_after_checking(stack: Stack, kind: str, fault:
     assert len(stack.calls("published_posts")) == 1
 
 
-def test_timeout_after_apply_is_found(stack: Stack) -> None:
+def test_timeout_after_apply_is_found(stack: GraphStack) -> None:
     """A reply slower than the client timeout, after the post was created, is found: once."""
     stack.sim.inject("slow_after", step="feed", delay=SLOW_DELAY_S)
     result = stack.publish(stack.job(TEXT))
@@ -414,7 +346,7 @@ def test_timeout_after_apply_is_found(stack: Stack) -> None:
     assert CLIENT_TIMEOUT_S < SLOW_DELAY_S
 
 
-def test_reconciliation_read_failure_is_ambiguous(stack: Stack) -> None:
+def test_reconciliation_read_failure_is_ambiguous(stack: GraphStack) -> None:
     """When the check itself fails, the adapter cannot know: AmbiguousError, never a resend."""
     stack.sim.inject("error_after_apply", step="feed")
     stack.sim.inject("server_error", step="published_posts")
@@ -424,7 +356,7 @@ def test_reconciliation_read_failure_is_ambiguous(stack: Stack) -> None:
     assert len(stack.calls("feed")) == 1
 
 
-def test_reconciliation_read_refused_for_auth_is_an_auth_error(stack: Stack) -> None:
+def test_reconciliation_read_refused_for_auth_is_an_auth_error(stack: GraphStack) -> None:
     """A revoked token during the check stops the connection rather than guessing about the post."""
     stack.sim.inject("error_after_apply", step="feed")
     stack.sim.inject("auth", step="published_posts")
@@ -449,7 +381,7 @@ def test_created_before_reads_graph_times(created_time: str | None, before: bool
     assert _created_before(created_time, int(NOW.timestamp())) is before
 
 
-def test_reconciliation_ignores_other_posts(stack: Stack) -> None:
+def test_reconciliation_ignores_other_posts(stack: GraphStack) -> None:
     """A different post on the Page is not mistaken for ours."""
     stack.publish(stack.job(TEXT, text="Another post"))
     stack.sim.inject("server_error", step="feed")
@@ -458,7 +390,7 @@ def test_reconciliation_ignores_other_posts(stack: Stack) -> None:
     assert len(stack.sim.created) == 1
 
 
-def test_reconciliation_looks_from_just_before_the_send(stack: Stack) -> None:
+def test_reconciliation_looks_from_just_before_the_send(stack: GraphStack) -> None:
     """The published_posts read asks for posts since the remembered send time, with fields."""
     stack.sim.inject("server_error", step="feed")
     with pytest.raises(RetryableError):
@@ -474,7 +406,7 @@ def test_reconciliation_looks_from_just_before_the_send(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("kind", [TEXT, IMAGE, CAROUSEL, VIDEO])
-def test_resume_after_a_crash_mid_send_finds_the_post(stack: Stack, kind: str) -> None:
+def test_resume_after_a_crash_mid_send_finds_the_post(stack: GraphStack, kind: str) -> None:
     """sending_started with the post already on the Page: no second create, the same id."""
     first = stack.publish(stack.job(kind))
     resumed = stack.job(kind, sending_started=True, resume=dict(stack.recorder.remembered))
@@ -485,7 +417,7 @@ def test_resume_after_a_crash_mid_send_finds_the_post(stack: Stack, kind: str) -
     assert len(stack.calls("photos")) == {IMAGE: 1, CAROUSEL: 3}.get(kind, 0)
 
 
-def test_resume_after_a_crash_before_the_post_existed_sends(stack: Stack) -> None:
+def test_resume_after_a_crash_before_the_post_existed_sends(stack: GraphStack) -> None:
     """sending_started with nothing on the Page: it checks, then publishes once."""
     job = stack.job(
         TEXT, sending_started=True, resume={"sent_after": int(datetime.now(UTC).timestamp()) - 60}
@@ -495,7 +427,7 @@ def test_resume_after_a_crash_before_the_post_existed_sends(stack: Stack) -> Non
     assert len(stack.calls("published_posts")) == 1
 
 
-def test_resume_without_a_send_time_looks_back_a_week(stack: Stack) -> None:
+def test_resume_without_a_send_time_looks_back_a_week(stack: GraphStack) -> None:
     """An interrupted send with no remembered time still finds a post from earlier."""
     first = stack.publish(stack.job(TEXT))
     result = stack.publish(stack.job(TEXT, sending_started=True))
@@ -504,7 +436,7 @@ def test_resume_without_a_send_time_looks_back_a_week(stack: Stack) -> None:
     assert datetime.now(UTC).timestamp() - int(read.query["since"]) == pytest.approx(7 * 86400, abs=60)
 
 
-def test_resume_reuses_remembered_photo_ids(stack: Stack) -> None:
+def test_resume_reuses_remembered_photo_ids(stack: GraphStack) -> None:
     """With two photo ids remembered, only the third image is uploaded before /feed."""
     job = stack.job(CAROUSEL)
     uploaded = []
@@ -527,7 +459,7 @@ def test_resume_reuses_remembered_photo_ids(stack: Stack) -> None:
 # ---- slow platform ---------------------------------------------------------------------------
 
 
-def test_slow_platform_applies_late_and_the_next_attempt_finds_it(stack: Stack) -> None:
+def test_slow_platform_applies_late_and_the_next_attempt_finds_it(stack: GraphStack) -> None:
     """A send that times out before Facebook applies it is retryable; the retry finds the post."""
     stack.sim.inject("slow_before", step="feed", delay=SLOW_DELAY_S)
     job = stack.job(TEXT)
