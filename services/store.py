@@ -18,6 +18,7 @@ import httpx
 from postgrest.exceptions import APIError
 from postgrest.types import ReturnMethod
 from supabase import Client, ClientOptions, create_client
+from supabase_auth.errors import AuthError
 
 from services.config import Config
 from services.errors import StoreError
@@ -29,6 +30,72 @@ _ID_CHUNK = 100  # ids per `in.(...)` filter, to keep URLs well under proxy limi
 MIGRATION_MARK = "content publisher migration v1"
 
 T = TypeVar("T")
+
+# What the operator commands (find_test_user.py, `status`, `check`) read. They change no row:
+# `check` calls the migration's functions with an id no row has, which proves that each exists
+# with the signature the run uses while matching nothing.
+
+USERS_PER_PAGE = 50  # GoTrue's default page size
+NO_SUCH_ID = "00000000-0000-0000-0000-000000000000"
+# Connection columns an operator may see: everything except the two token columns.
+CONNECTION_COLUMNS = (
+    "id,user_id,platform,page_id,page_name,page_username,account_type,organization_id,"
+    "is_active,connection_status,connected_at"
+)
+# Columns the publisher relies on, per table; the migration adds the ones the app never published.
+REQUIRED_COLUMNS = {
+    "created_content": (
+        "id,user_id,platform,content_type,content,status,metadata,"
+        "scheduled_at,scheduled_date,scheduled_time,published_at,channel_post_id"
+    ),
+    "content_posts": (
+        "id,campaign_id,platform,post_type,content,scheduled_date,scheduled_time,status,metadata,"
+        "primary_image_url,published_at"
+    ),
+    "content_campaigns": "id,user_id",
+    "profiles": "id,timezone",
+    "platform_connections": f"{CONNECTION_COLUMNS},access_token_encrypted,refresh_token_encrypted",
+}
+# Each function of sql/migration.sql with harmless arguments (an empty id list, an id no row has).
+MIGRATION_PROBES: dict[str, dict[str, Any]] = {
+    "publisher_claim": {
+        "p_table": CREATED_CONTENT,
+        "p_ids": [],
+        "p_run_id": "check",
+        "p_lease_seconds": 1,
+        "p_user_id": None,
+    },
+    "publisher_note": {"p_table": CREATED_CONTENT, "p_id": NO_SUCH_ID, "p_run_id": "check", "p_patch": {}},
+    "publisher_mark_published": {
+        "p_table": CREATED_CONTENT,
+        "p_id": NO_SUCH_ID,
+        "p_run_id": "check",
+        "p_platform": "facebook",
+        "p_post_id": "check",
+        "p_post_url": None,
+    },
+    "publisher_mark_failed": {
+        "p_table": CREATED_CONTENT,
+        "p_id": NO_SUCH_ID,
+        "p_run_id": "check",
+        "p_error": "check",
+    },
+    "publisher_mark_expired": {
+        "p_table": CREATED_CONTENT,
+        "p_id": NO_SUCH_ID,
+        "p_run_id": "check",
+        "p_reason": "check",
+    },
+    "publisher_defer": {
+        "p_table": CREATED_CONTENT,
+        "p_id": NO_SUCH_ID,
+        "p_run_id": "check",
+        "p_next_attempt_at": "2000-01-01T00:00:00+00:00",
+        "p_reason": "check",
+        "p_count_attempt": False,
+    },
+    "publisher_release": {"p_table": CREATED_CONTENT, "p_id": NO_SUCH_ID, "p_run_id": "check"},
+}
 
 
 @dataclass(frozen=True)
@@ -274,7 +341,146 @@ class Store:
         """Record when the connection last published (the app shows it)."""
         self._update_connection(connection_id, {"last_posted_at": _naive_utc(now)})
 
+    # ---- operator commands: find_test_user.py, `status`, `check` (reads only) ----------------
+    def _auth_call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (AuthError, httpx.HTTPError) as exc:
+            raise StoreError(f"Auth admin request failed ({what}): {_describe(exc)}") from None
+
+    def _every(self, what: str, build: Callable[[], Any]) -> list[dict[str, Any]]:
+        """All rows of a query, in keyset pages of PAGE_SIZE (reads are silently capped)."""
+        found: list[dict[str, Any]] = []
+        last: str | None = None
+        while True:
+            query = build().order("id").limit(PAGE_SIZE)
+            if last is not None:
+                query = query.gt("id", last)
+            page = self._call(what, partial(_execute_rows, query))
+            found.extend(page)
+            if len(page) < PAGE_SIZE:
+                return found
+            last = str(page[-1]["id"])
+
+    def _posts(self, table: str, columns: str, scope: Scope) -> Any:
+        """A select on a post table limited to the scope's user (content_posts via the campaign)."""
+        if table == CREATED_CONTENT:
+            query = self._client.table(table).select(columns)
+            return query.eq("user_id", scope.user_id) if scope.user_id else query
+        if scope.user_id:
+            query = self._client.table(table).select(f"{columns},content_campaigns!inner(user_id)")
+            return query.eq("content_campaigns.user_id", scope.user_id)
+        return self._client.table(table).select(columns)
+
+    # ---- find_test_user.py -------------------------------------------------------------------
+    def find_user(self, email: str, per_page: int = USERS_PER_PAGE) -> tuple[dict[str, str] | None, int]:
+        """The Auth user with this email (any case) and how many users were searched to find it.
+
+        The client drops GoTrue's total count, so pages (1-based) are read until a short one.
+        """
+        wanted = email.strip().lower()
+        searched = 0
+        page = 1
+        while True:
+            users = self._auth_call(
+                "list users", partial(self._client.auth.admin.list_users, page=page, per_page=per_page)
+            )
+            searched += len(users)
+            for user in users:
+                if (user.email or "").strip().lower() == wanted:
+                    return {"id": str(user.id), "email": str(user.email)}, searched
+            if len(users) < per_page:
+                return None, searched
+            page += 1
+
+    def user_connections(self, user_id: str) -> list[dict[str, Any]]:
+        """Every connection of the user, active or not, without its token columns."""
+        query = (
+            self._client.table("platform_connections")
+            .select(CONNECTION_COLUMNS)
+            .eq("user_id", user_id)
+            .order("platform")
+            .order("connected_at", desc=True, nullsfirst=False)
+        )
+        return self._call("read platform_connections", partial(_execute_rows, query))
+
+    def count_scheduled(self, table: str, user_id: str) -> int:
+        """How many of the user's posts in `table` are scheduled."""
+        scope = Scope(user_id=user_id)
+        return len(
+            self._every(f"count {table}", lambda: self._posts(table, "id", scope).eq("status", "scheduled"))
+        )
+
+    # ---- status ------------------------------------------------------------------------------
+    def scheduled_posts(self, table: str, scope: Scope) -> list[dict[str, Any]]:
+        """id and platform of every scheduled post in scope, due or not."""
+        return self._every(
+            f"read {table}", lambda: self._posts(table, "id,platform", scope).eq("status", "scheduled")
+        )
+
+    def recent(self, table: str, outcome: str, since: datetime, scope: Scope) -> list[dict[str, Any]]:
+        """id and platform of the posts published, failed or expired since `since`.
+
+        Failures and expiries are found by the metadata stamps the migration writes in one fixed
+        UTC format, so comparing them as text compares them as times.
+        """
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+        def build() -> Any:
+            query = self._posts(table, "id,platform", scope)
+            if outcome == "published":
+                return query.eq("status", "published").gte("published_at", stamp)
+            key = {"failed": "publish_failed_at", "expired": "expired_at"}[outcome]
+            return query.gte(f"metadata->>{key}", stamp)
+
+        return self._every(f"read {table}", build)
+
+    def held_claims(self, table: str, scope: Scope) -> list[dict[str, Any]]:
+        """Posts a run holds right now (or a crashed run left): id, platform, claim time and run."""
+        columns = "id,platform,metadata->>_publishing_at,metadata->>_publishing_run"
+        return self._every(
+            f"read {table}", lambda: self._posts(table, columns, scope).eq("metadata->>_publishing", "true")
+        )
+
+    # ---- check -------------------------------------------------------------------------------
+    def verify_admin_access(self) -> None:
+        """Raise StoreError unless the key may use the Auth admin API (only the service key may)."""
+        self._auth_call("list users", partial(self._client.auth.admin.list_users, page=1, per_page=1))
+
+    def missing_columns(self) -> list[str]:
+        """A sentence for every table or column the publisher needs that the database lacks."""
+        problems = []
+        for table, columns in REQUIRED_COLUMNS.items():
+            query = self._client.table(table).select(columns).limit(1)
+            try:
+                self._call(f"read {table}", partial(_execute_rows, query))
+            except StoreError as exc:
+                problems.append(f"{table}: {exc}")
+        return problems
+
+    def missing_functions(self) -> list[str]:
+        """A sentence for every function of sql/migration.sql that cannot be called as the run does."""
+        problems = []
+        for name, params in MIGRATION_PROBES.items():
+            try:
+                self._rpc(name, params)
+            except StoreError as exc:
+                problems.append(f"{name}: {exc}")
+        return problems
+
+    def active_connections(self) -> list[dict[str, Any]]:
+        """Every active connection with its encrypted tokens (for the decryption check)."""
+        columns = "id,user_id,platform,page_id,page_name,access_token_encrypted,refresh_token_encrypted"
+        return self._every(
+            "read platform_connections",
+            lambda: self._client.table("platform_connections").select(columns).eq("is_active", True),
+        )
+
 
 def _naive_utc(moment: datetime) -> str:
     # platform_connections uses `timestamp` without zone; the app stores UTC wall time there.
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+def _execute_rows(query: Any) -> list[dict[str, Any]]:
+    return _rows(query.execute().data)
