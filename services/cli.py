@@ -1,8 +1,13 @@
 """The command line of scripts/run_content_publisher.py: parse, configure, run, exit code.
 
+Commands:
+- (none)       one publishing run; `--dry-run` shows what it would do instead;
+- `status`     counts per table and platform (`--json` for machines);
+- `check`      is this server ready: configuration, database, migration, tokens, platforms.
+
 Exit codes: 0 the run completed (a post that failed is an outcome, not a run failure);
-1 the run itself failed (database unreachable, wrong ENCRYPTION_KEY, a bug);
-2 usage or configuration error (nothing was done).
+1 the run itself failed (database unreachable, wrong ENCRYPTION_KEY, a bug), or `check` found a
+problem; 2 usage or configuration error (nothing was done).
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import httpx
 
+from services import check, dry_run, heartbeat, status
 from services.config import VARIABLES, Config, load_config, read_environment, secret_values
 from services.content_publisher import ContentPublisher
 from services.errors import ConfigError, EncryptionKeyError, StoreError
@@ -25,8 +32,8 @@ from services.logs import setup_logging
 from services.policy import RetryRules
 from services.posts import TABLES
 from services.redaction import register_secret, scrub
-from services.runner import Runner, RunOptions, RunSettings, Summary
-from services.store import Store, make_client
+from services.runner import INVALID, Runner, RunOptions, RunSettings, Summary
+from services.store import Scope, Store, make_client
 from services.tokens import TokenCipher
 
 log = logging.getLogger("publisher")
@@ -43,18 +50,32 @@ def _environment_help() -> str:
     return "\n".join(lines)
 
 
+_EPILOG_COMMANDS = """\
+examples:
+  run_content_publisher.sh                       one publishing run (what cron does every minute)
+  run_content_publisher.sh --dry-run             what is due and what would be sent; changes nothing
+  run_content_publisher.sh --post-id UUID        publish that one post now, if it is scheduled
+  run_content_publisher.sh --user-id UUID        test mode: only that user's posts and connections
+  run_content_publisher.sh status [--json]       counts per table and platform
+  run_content_publisher.sh check                 configuration, database, migration, tokens, platforms
+
+exit codes: 0 run completed (failed posts are outcomes); 1 the run failed, or check found a
+problem; 2 usage or configuration error (nothing was done).
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; `--help` documents every option and environment variable."""
     parser = argparse.ArgumentParser(
         prog="run_content_publisher",
         description="Publish every scheduled post that is due, exactly once. Run it from cron every minute.",
-        epilog=_environment_help(),
+        epilog=_EPILOG_COMMANDS + "\n" + _environment_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="show what is due and what would be sent; no writes, no platform calls",
+        help="show what is due and what would be sent, post by post; no writes, no platform calls",
     )
     parser.add_argument(
         "--post-id",
@@ -63,10 +84,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="publish this post now if it is scheduled, due or not (repeatable)",
     )
-    parser.add_argument("--table", choices=TABLES, help="only this table")
+    parser.add_argument("--table", choices=TABLES, help="only this table (also for status)")
     parser.add_argument("--limit", type=int, metavar="N", help="settle at most N posts this run")
     parser.add_argument(
-        "--user-id", metavar="UUID", help="test mode: only this user's posts (as TEST_USER_ID)"
+        "--user-id",
+        metavar="UUID",
+        help="test mode: only this user's posts and connections (as TEST_USER_ID; also for status)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands (default: one run)")
+    status_parser = commands.add_parser(
+        "status",
+        help="posts scheduled, due, overdue, claimed, published/failed in 24 h, per table and platform",
+        description="What is scheduled, due, overdue and held, and what was published, failed or "
+        "expired in the last 24 hours, per table and platform. Reads only.",
+    )
+    status_parser.add_argument("--json", action="store_true", help="one JSON object, for machines")
+    # Also accepted after `status`; SUPPRESS keeps a value given before `status` from being reset.
+    status_parser.add_argument("--table", choices=TABLES, default=argparse.SUPPRESS, help="only this table")
+    status_parser.add_argument(
+        "--user-id", metavar="UUID", default=argparse.SUPPRESS, help="only this user's posts"
+    )
+    commands.add_parser(
+        "check",
+        help="is this server ready: configuration, database, migration, tokens, platform settings",
+        description="Check the configuration, the database and its key, the migration, that "
+        "ENCRYPTION_KEY decrypts every active connection's tokens, and the platform URLs and "
+        "versions. Prints each problem with its fix; exits 1 when anything is wrong. Changes nothing.",
     )
     return parser
 
@@ -80,7 +123,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_runner(config: Config, run_id: str, http: httpx.Client) -> tuple[Runner, Store]:
+@dataclass(frozen=True)
+class Parts:
+    """The run's parts, wired together."""
+
+    runner: Runner
+    store: Store
+    publisher: ContentPublisher
+
+
+def build_parts(config: Config, run_id: str, http: httpx.Client) -> Parts:
     """Wire the run's parts together (the composition root)."""
     store = Store(make_client(config))
     publisher = ContentPublisher(
@@ -94,7 +146,8 @@ def build_runner(config: Config, run_id: str, http: httpx.Client) -> tuple[Runne
         sleep=time.sleep,
     )
     settings = RunSettings(config.max_lateness, config.claim_lease, config.run_budget, config.batch_size)
-    return Runner(store, publisher, settings, run_id=run_id, now=_now), store
+    runner = Runner(store, publisher, settings, run_id=run_id, now=_now)
+    return Parts(runner, store, publisher)
 
 
 def summary_line(summary: Summary) -> str:
@@ -106,6 +159,19 @@ def summary_line(summary: Summary) -> str:
     )
 
 
+def _refuse_network(request: httpx.Request) -> httpx.Response:
+    raise RuntimeError(f"a dry run, status or check must not call a platform ({request.url.host})")
+
+
+def _offline_http() -> httpx.Client:
+    """An HTTP client for platforms that refuses every request (the store has its own client)."""
+    return httpx.Client(transport=httpx.MockTransport(_refuse_network))
+
+
+def _platform_timeout(config: Config) -> httpx.Timeout:
+    return httpx.Timeout(config.platforms.http_timeout_s, connect=min(10.0, config.platforms.http_timeout_s))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -114,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(env, test_user_id=args.user_id)
     except ConfigError as exc:
+        if args.command == "check":
+            return _report_config_error(exc)
         print(f"Configuration error (nothing was done):\n{exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.limit is not None and args.limit < 1:
@@ -124,26 +192,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         print("--post-id takes a post id (a UUID)", file=sys.stderr)
         return EXIT_USAGE
-    register_secret(*config.secrets())
-    setup_logging(config.log)
-    run_id = make_run_id()
+    register_secret(*config.secrets(), config.heartbeat_url)
     options = RunOptions(
         tables=(args.table,) if args.table else TABLES,
         post_ids=post_ids,
         limit=args.limit,
         user_id=config.test_user_id,
     )
+    if args.command or args.dry_run:
+        # Commands a person runs from a shell: warnings to stderr, never into the cron log.
+        setup_logging(replace(config.log, file=None), console=True)
+        try:
+            if args.command == "status":
+                return _status(config, options, as_json=args.json)
+            if args.command == "check":
+                return _check(config)
+            return _dry_run(config, options)
+        except (StoreError, EncryptionKeyError) as exc:
+            print(f"Failed: {scrub(str(exc))}", file=sys.stderr)
+            return EXIT_FAILED
+    setup_logging(config.log)
+    code = _publish(config, options)
+    heartbeat.ping(config.heartbeat_url, failed=code != EXIT_OK)
+    return code
+
+
+def _publish(config: Config, options: RunOptions) -> int:
+    """One publishing run, logged from its first line (TEST MODE or not) to its summary."""
+    run_id = make_run_id()
     if config.test_user_id:
         log.info("run %s started in TEST MODE: only user %s", run_id, config.test_user_id)
     else:
         log.info("run %s started", run_id)
-    timeout = httpx.Timeout(
-        config.platforms.http_timeout_s, connect=min(10.0, config.platforms.http_timeout_s)
-    )
-    with httpx.Client(timeout=timeout, follow_redirects=True) as http:
+    with httpx.Client(timeout=_platform_timeout(config), follow_redirects=True) as http:
         try:
-            runner, _ = build_runner(config, run_id, http)
-            summary = runner.run(options)
+            summary = build_parts(config, run_id, http).runner.run(options)
         except (StoreError, EncryptionKeyError) as exc:
             log.error("run %s failed: %s", run_id, scrub(str(exc)))
             return EXIT_FAILED
@@ -152,3 +235,62 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
     log.info(summary_line(summary))
     return EXIT_OK
+
+
+def _dry_run(config: Config, options: RunOptions) -> int:
+    """Print what a run would do now; claim, write and send nothing."""
+    with _offline_http() as http:
+        parts = build_parts(config, "dry-run", http)
+        now = _now()
+        candidates = parts.runner.candidates(options, now)
+        # The same selection as Runner.run: what it would settle (in its order, within --limit),
+        # then what waits for a retry.
+        acting = [c for c in candidates if c.action in (INVALID, "publish", "expire")]
+        if options.limit is not None:
+            acting = acting[: options.limit]
+        acting += [c for c in candidates if c.action == "deferred"]
+        previews = [dry_run.preview(c, parts.publisher, now) for c in acting]
+    waiting = sum(c.action == "wait" for c in candidates)
+    print(scrub(dry_run.render(previews, waiting=waiting, now=now, test_user=config.test_user_id)))
+    return EXIT_OK
+
+
+def _status(config: Config, options: RunOptions, *, as_json: bool) -> int:
+    """Print the counts per table and platform."""
+    with _offline_http() as http:
+        parts = build_parts(config, "status", http)
+        now = _now()
+        report = status.collect(
+            parts.store,
+            parts.runner.candidates(options, now),
+            tables=options.tables,
+            scope=Scope(user_id=options.user_id),
+            now=now,
+            max_lateness=config.max_lateness,
+            claim_lease=config.claim_lease,
+        )
+    print(scrub(status.as_json(report) if as_json else status.as_text(report)))
+    return EXIT_OK
+
+
+def _check(config: Config) -> int:
+    """Print every check with its fix; exit 1 when any found a problem."""
+    findings = check.run_checks(config, Store(make_client(config)), _now().date())
+    print(scrub(check.render(findings)))
+    return EXIT_FAILED if any(f.level == check.PROBLEM for f in findings) else EXIT_OK
+
+
+def _report_config_error(exc: ConfigError) -> int:
+    """`check` with an incomplete configuration: each problem with its fix."""
+    findings = [
+        check.Finding(
+            check.PROBLEM,
+            line,
+            "set it in .env in the project root (every variable is described in .env.example and "
+            "in --help), then run check again",
+        )
+        for line in str(exc).splitlines()
+        if line.strip()
+    ]
+    print(scrub(check.render(findings)))
+    return EXIT_USAGE
