@@ -16,6 +16,7 @@ from services.store import Scope, Store, make_client
 
 pytestmark = pytest.mark.integration
 
+# Fixed for the module: every row below is seeded relative to it, whenever the test runs.
 NOW = datetime.now(UTC)
 TOMORROW = (NOW.date() + timedelta(days=1)).isoformat()
 LEASE = 900
@@ -30,16 +31,16 @@ def bulk_due(stack: Stack, user_id: str, count: int) -> None:
     with stack.connect() as conn:
         conn.execute(
             "INSERT INTO created_content (user_id, platform, content_type, content, status, scheduled_at) "
-            "SELECT %s, 'facebook', 'post', 'bulk ' || g, 'scheduled', now() - interval '1 minute' "
+            "SELECT %s, 'facebook', 'post', 'bulk ' || g, 'scheduled', %s::timestamptz - interval '1 minute' "
             "FROM generate_series(1, %s) g",
-            (user_id, count),
+            (user_id, NOW, count),
         )
         campaign = seed.campaign(conn, user_id)
         conn.execute(
             "INSERT INTO content_posts (campaign_id, platform, post_type, content, scheduled_date, "
-            "scheduled_time, status) SELECT %s, 'facebook', 'text', 'bulk ' || g, current_date, '00:00', "
+            "scheduled_time, status) SELECT %s, 'facebook', 'text', 'bulk ' || g, %s::date, '00:00', "
             "'scheduled' FROM generate_series(1, %s) g",
-            (campaign, count),
+            (campaign, NOW.date(), count),
         )
 
 
