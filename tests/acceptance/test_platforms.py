@@ -109,6 +109,13 @@ def test_every_platform_and_kind_is_published_and_recorded(stack: Stack, run_wra
             assert meta["post_url"].startswith(URL_PREFIXES[platform]), meta["post_url"]
     escaped = [p for p in stack.linkedin.created if p["text"].startswith("Escapes")]
     assert escaped[0]["text"] == "Escapes (all) [of] <these> *chars* _ ~ | {x} @ \\ #tag"
+    tokens = (FB_TOKEN, LI_TOKEN, GOOGLE_TOKEN, GOOGLE_REFRESH)
+    for simulator in (stack.graph, stack.linkedin, stack.youtube, stack.google):
+        for request in simulator.requests:
+            url = request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query.items())
+            assert not any(token in url for token in tokens), (
+                f"token in a URL: {request.method} {request.path}"
+            )
 
 
 def test_limits_are_enforced_before_any_call(stack: Stack, run_wrapper: Runner):
