@@ -234,9 +234,15 @@ class GraphClient:
 
     def _call(self, method: str, url: str, *, publishes: bool, **kwargs: Any) -> dict[str, Any]:
         response = send(
-            self.ctx, self.platform, method, url, publishes=publishes, what=self.display_name,
-            headers=self._headers, **kwargs,
-        )  # fmt: skip
+            self.ctx,
+            self.platform,
+            method,
+            url,
+            publishes=publishes,
+            what=self.display_name,
+            headers=self._headers,
+            **kwargs,
+        )
         if response.is_success:
             try:
                 body = response.json()

@@ -127,10 +127,11 @@ class Recorder:
     """Progress, sleep and token saving, recorded in call order.
 
     `sending` records how many requests the simulator had seen, so a test can check that it
-    came right before the publishing call.
+    came right before the publishing call, and runs `on_sending` (to script a later fault).
     """
 
     requests_seen: Callable[[], int] = lambda: 0
+    on_sending: Callable[[], None] = lambda: None
     events: list[tuple[str, Any]] = field(default_factory=list)
     remembered: dict[str, Any] = field(default_factory=dict)
 
@@ -140,6 +141,7 @@ class Recorder:
 
     def sending(self) -> None:
         self.events.append(("sending", self.requests_seen()))
+        self.on_sending()
 
     def sleep(self, seconds: float) -> None:
         self.events.append(("sleep", seconds))

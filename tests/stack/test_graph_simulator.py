@@ -293,6 +293,212 @@ def test_page_videos_list(graph: Graph) -> None:
     assert [(d["id"], d["description"]) for d in data] == [(video, "Watch")]
 
 
+# ---- Instagram -------------------------------------------------------------------------------
+
+
+def create(graph: Graph, **data: Any) -> httpx.Response:
+    """POST /{ig-user}/media."""
+    return graph.post(f"/{IG}/media", **data)
+
+
+def status_of(graph: Graph, container: str) -> str:
+    """The container's status_code (a status read, so it advances video processing)."""
+    return str(graph.get(f"/{container}", fields="status_code,status").json()["status_code"])
+
+
+def publish(graph: Graph, container: str) -> httpx.Response:
+    """POST /{ig-user}/media_publish."""
+    return graph.post(f"/{IG}/media_publish", creation_id=container)
+
+
+def test_publishing_limit_counts_publishes(graph: Graph) -> None:
+    """content_publishing_limit reports quota_usage and config; a publish counts once."""
+    limit = graph.get(f"/{IG}/content_publishing_limit", fields="quota_usage,config").json()
+    assert limit == {"data": [{"quota_usage": 0, "config": {"quota_total": 50, "quota_duration": 86400}}]}
+    publish(graph, create(graph, image_url=graph.image(), caption="c").json()["id"])
+    assert graph.get(f"/{IG}/content_publishing_limit").json()["data"][0]["quota_usage"] == 1
+
+
+def test_image_container_publish_and_permalink(graph: Graph) -> None:
+    """An image container is FINISHED at once; publishing gives a media id with a /p/ permalink."""
+    reply = create(graph, image_url=graph.image(), caption="Hello")
+    container = reply.json()["id"]
+    assert list(reply.json()) == ["id"]
+    assert status_of(graph, container) == "FINISHED"
+    media_id = publish(graph, container).json()["id"]
+    assert media_id != container
+    assert status_of(graph, container) == "PUBLISHED"
+    media = graph.get(f"/{media_id}", fields="permalink,shortcode").json()
+    assert media["permalink"] == f"https://www.instagram.com/p/{media['shortcode']}/"
+    assert graph.sim.created == [
+        {"platform": "instagram", "id": media_id, "text": "Hello", "media": [graph.image()]}
+    ]
+
+
+def test_a_published_container_is_never_published_again(graph: Graph) -> None:
+    """A second media_publish of the same container is refused and publishes nothing."""
+    container = create(graph, image_url=graph.image(), caption="once").json()["id"]
+    assert publish(graph, container).status_code == 200
+    again = publish(graph, container)
+    assert (again.status_code, error_of(again)["code"]) == (400, 100)
+    assert len(graph.sim.created) == 1
+
+
+def test_images_must_be_jpeg(graph: Graph) -> None:
+    """A PNG image_url is 36001/2207005."""
+    error = error_of(create(graph, image_url=graph.image("photo.png"), caption="c"))
+    assert (error["code"], error["error_subcode"]) == (36001, 2207005)
+    assert "JPEG" in error["error_user_msg"]
+
+
+@pytest.mark.parametrize(
+    ("caption", "code", "subcode"),
+    [
+        ("x" * 2201, 36004, 2207010),
+        (" ".join(f"#t{i}" for i in range(31)), 36004, 2207010),
+        (" ".join(f"@u{i}" for i in range(21)), 100, 2207040),
+    ],
+)
+def test_caption_limits(graph: Graph, caption: str, code: int, subcode: int) -> None:
+    """Captions over 2,200 characters, 30 hashtags or 20 mentions are refused."""
+    error = error_of(create(graph, image_url=graph.image(), caption=caption))
+    assert (error["code"], error["error_subcode"]) == (code, subcode)
+
+
+def test_caption_at_the_limits_is_accepted(graph: Graph) -> None:
+    """2,200 characters with 30 hashtags is fine."""
+    tags = " ".join(f"#t{i}" for i in range(30))
+    caption = tags + " " + "x" * (2200 - len(tags) - 1)
+    assert create(graph, image_url=graph.image(), caption=caption).status_code == 200
+
+
+def test_unreachable_image_is_9004(graph: Graph) -> None:
+    """An image Meta cannot download is 9004/2207052."""
+    error = error_of(create(graph, image_url=f"{graph.media}/missing/photo.jpg", caption="c"))
+    assert (error["code"], error["error_subcode"]) == (9004, 2207052)
+
+
+def test_video_container_processes_over_polls(graph: Graph) -> None:
+    """A REELS container is IN_PROGRESS for k status reads; publishing early is 9007/2207027."""
+    container = create(
+        graph, media_type="REELS", video_url=f"{graph.media}/media/clip.mp4", caption="r"
+    ).json()["id"]
+    early = error_of(publish(graph, container))
+    assert (early["code"], early["error_subcode"]) == (9007, 2207027)
+    assert [status_of(graph, container) for _ in range(3)] == ["IN_PROGRESS", "IN_PROGRESS", "FINISHED"]
+    media_id = publish(graph, container).json()["id"]
+    permalink = graph.get(f"/{media_id}", fields="permalink").json()["permalink"]
+    assert permalink.startswith("https://www.instagram.com/reel/")
+
+
+@pytest.mark.parametrize(
+    ("video", "status"),
+    [("/media/clip.webm", "2207026"), ("/missing/clip.mp4", "Media download has failed")],
+)
+def test_bad_videos_end_in_error(graph: Graph, video: str, status: str) -> None:
+    """A video Meta cannot process ends in ERROR with the reason in `status`."""
+    container = create(graph, media_type="REELS", video_url=graph.media + video, caption="r").json()["id"]
+    for _ in range(2):
+        status_of(graph, container)
+    body = graph.get(f"/{container}", fields="status_code,status").json()
+    assert body["status_code"] == "ERROR"
+    assert status in body["status"]
+
+
+def test_feed_video_must_be_a_reel(graph: Graph) -> None:
+    """media_type=VIDEO outside a carousel is refused (every feed video is a reel)."""
+    reply = create(graph, media_type="VIDEO", video_url=f"{graph.media}/media/clip.mp4", caption="v")
+    assert error_of(reply)["error_subcode"] == 2207023
+
+
+def test_containers_expire_after_a_day(graph: Graph) -> None:
+    """An unpublished container is EXPIRED after 24 h; publishing it then is -2/2207020."""
+    container = create(graph, image_url=graph.image(), caption="late").json()["id"]
+    graph.clock.now += 24 * 3600 + 1
+    assert status_of(graph, container) == "EXPIRED"
+    error = error_of(publish(graph, container))
+    assert (error["code"], error["error_subcode"]) == (-2, 2207020)
+
+
+def test_quota_full_refuses_publish(graph: Graph) -> None:
+    """With the quota used up, media_publish is 9/2207042; the window is 24 h."""
+    graph.sim.use_quota(IG, 50)
+    container = create(graph, image_url=graph.image(), caption="c").json()["id"]
+    error = error_of(publish(graph, container))
+    assert (error["code"], error["error_subcode"]) == (9, 2207042)
+    graph.clock.now += 24 * 3600 + 1
+    container = create(graph, image_url=graph.image(), caption="c").json()["id"]
+    assert publish(graph, container).status_code == 200
+
+
+@pytest.mark.parametrize("count", [1, 11])
+def test_carousel_needs_2_to_10_children(graph: Graph, count: int) -> None:
+    """A carousel with fewer than 2 or more than 10 children is 100/2207028."""
+    children = [
+        create(graph, image_url=graph.image(), is_carousel_item="true").json()["id"] for _ in range(count)
+    ]
+    reply = create(graph, media_type="CAROUSEL", children=",".join(children), caption="c")
+    assert (error_of(reply)["code"], error_of(reply)["error_subcode"]) == (100, 2207028)
+
+
+def test_carousel_children_must_be_unused_items(graph: Graph) -> None:
+    """Unknown children, non-items and items already in a carousel are refused."""
+    items = [create(graph, image_url=graph.image(), is_carousel_item="true").json()["id"] for _ in range(2)]
+    single = create(graph, image_url=graph.image(), caption="c").json()["id"]
+    for children in (["999", items[0]], [single, items[0]]):
+        reply = create(graph, media_type="CAROUSEL", children=",".join(children), caption="c")
+        assert error_of(reply)["code"] == 24
+    assert create(graph, media_type="CAROUSEL", children=",".join(items), caption="c").status_code == 200
+    reused = create(graph, media_type="CAROUSEL", children=",".join(items), caption="c")
+    assert error_of(reused)["code"] == 24
+
+
+def test_carousel_is_as_ready_as_its_children(graph: Graph) -> None:
+    """A carousel with a processing video item is IN_PROGRESS until the item finishes."""
+    image = create(graph, image_url=graph.image(), is_carousel_item="true").json()["id"]
+    video = create(
+        graph, media_type="VIDEO", video_url=f"{graph.media}/media/clip.mp4", is_carousel_item="true"
+    ).json()["id"]
+    parent = create(graph, media_type="CAROUSEL", children=f"{image},{video}", caption="mix").json()["id"]
+    assert [status_of(graph, parent) for _ in range(3)] == ["IN_PROGRESS", "IN_PROGRESS", "FINISHED"]
+    media_id = publish(graph, parent).json()["id"]
+    assert graph.sim.created[0]["id"] == media_id
+    assert len(graph.sim.created[0]["media"]) == 2
+    assert graph.get(f"/{media_id}", fields="media_type").json()["media_type"] == "CAROUSEL_ALBUM"
+
+
+def test_account_media_list(graph: Graph) -> None:
+    """GET /{ig-user}/media lists published media newest first with caption and permalink."""
+    for caption in ("first", "second"):
+        graph.clock.now += 60
+        publish(graph, create(graph, image_url=graph.image(), caption=caption).json()["id"])
+    data = graph.get(f"/{IG}/media", fields="id,caption,permalink").json()["data"]
+    assert [d["caption"] for d in data] == ["second", "first"]
+    assert all(d["permalink"].startswith("https://www.instagram.com/p/") for d in data)
+
+
+def test_instagram_faults(graph: Graph) -> None:
+    """rate_limit on an Instagram step is code 4 with an instagram BUC entry; error_after_apply publishes."""
+    container = create(graph, image_url=graph.image(), caption="c").json()["id"]
+    graph.sim.inject("rate_limit", step="media_publish")
+    limited = publish(graph, container)
+    assert (error_of(limited)["code"], error_of(limited)["is_transient"]) == (4, True)
+    assert json.loads(limited.headers["X-Business-Use-Case-Usage"])[IG][0]["type"] == "instagram"
+    graph.sim.inject("error_after_apply", step="media_publish")
+    failed = publish(graph, container)
+    assert (failed.status_code, error_of(failed)["code"]) == (500, 2)
+    assert status_of(graph, container) == "PUBLISHED"
+    assert len(graph.sim.created) == 1
+
+
+def test_not_ready_publishes_knob(graph: Graph) -> None:
+    """not_ready_publishes makes a FINISHED container answer 9007 that many times first."""
+    graph.sim.not_ready_publishes = 1
+    container = create(graph, image_url=graph.image(), caption="c").json()["id"]
+    assert error_of(publish(graph, container))["error_subcode"] == 2207027
+    assert publish(graph, container).status_code == 200
+
+
 # ---- scripted faults -------------------------------------------------------------------------
 
 
