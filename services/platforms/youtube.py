@@ -186,8 +186,8 @@ def _google_reason(response: httpx.Response) -> tuple[str, str]:
         return "", response.text[:200]
     if not isinstance(error, dict):
         return "", ""
-    items = error.get("errors") or [{}]
-    first = items[0] if isinstance(items[0], dict) else {}
+    items = error.get("errors")
+    first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
     return str(first.get("reason", "")), str(error.get("message") or first.get("message") or "")
 
 

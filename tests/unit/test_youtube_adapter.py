@@ -438,9 +438,17 @@ def test_classification_table(status: int, reason: str, expected: type[PlatformE
     assert reason in error.detail
 
 
-def test_classification_of_a_non_json_reply() -> None:
-    """A 4xx with an HTML body is still a typed error, with a bounded message."""
-    error = classify(httpx.Response(400, text="<html>" + "x" * 1000 + "</html>"), NOW)
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(400, text="<html>" + "x" * 1000 + "</html>"),
+        httpx.Response(400, json={"error": {"code": 400, "message": "odd", "errors": {"reason": "x"}}}),
+        httpx.Response(400, json={"error": "invalid_request"}),
+    ],
+)
+def test_classification_of_replies_in_another_shape(response: httpx.Response) -> None:
+    """A 4xx that is not a standard Google error body is still a PermanentError, bounded in length."""
+    error = classify(response, NOW)
     assert isinstance(error, PermanentError)
     assert len(error.message) < 400
 
