@@ -41,7 +41,7 @@ from services.platforms.base import (
     PublishJob,
     PublishResult,
 )
-from services.platforms.graph_errors import GraphClient, classify
+from services.platforms.graph_errors import GraphClient, classify, same_text
 
 PLATFORM = "facebook"
 FACEBOOK_URL = "https://www.facebook.com"
@@ -60,11 +60,6 @@ RECONCILE_LIMIT = "100"
 def _unix(moment: datetime) -> int:
     # A naive datetime from a test clock means UTC, not the machine's local time.
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
-
-
-def _same_text(a: object, b: str) -> bool:
-    """Whether a post's text is ours; Facebook may normalise whitespace."""
-    return " ".join(str(a or "").split()) == " ".join(b.split())
 
 
 def _created_before(created_time: object, since: int) -> bool:
@@ -208,7 +203,7 @@ class _PagePost:
             if (
                 isinstance(item, dict)
                 and item.get("id")
-                and _same_text(item.get(text_field), self.job.text)
+                and same_text(item.get(text_field), self.job.text)
                 and not _created_before(item.get("created_time"), self.since)
             ):
                 return str(item["id"])

@@ -30,6 +30,14 @@ from services.platforms.base import AdapterContext, platform_text, send
 from services.redaction import register_secret
 
 
+def same_text(theirs: object, ours: str) -> bool:
+    """Whether a post's text as Meta returns it is ours (Meta may normalise whitespace).
+
+    Used to recognise our own post when reconciling after a failed or interrupted publish.
+    """
+    return " ".join(str(theirs or "").split()) == " ".join(ours.split())
+
+
 class Verdict(Enum):
     """What a Graph error means for the post (the contract's classes, auth split in two)."""
 

@@ -46,7 +46,14 @@ from services.platforms.base import (
     PublishResult,
     platform_text,
 )
-from services.platforms.graph_errors import GraphClient, GraphError, NotReadyError, Verdict, classify
+from services.platforms.graph_errors import (
+    GraphClient,
+    GraphError,
+    NotReadyError,
+    Verdict,
+    classify,
+    same_text,
+)
 
 PLATFORM = "instagram"
 # How many of the account's newest media to search for a post published without us seeing its id.
@@ -71,10 +78,6 @@ def classify_instagram_error(error: GraphError, *, publishes: bool) -> Verdict:
     if error.code in (-2, 24) or subcode in _NEW_CONTAINER_SUBCODES:
         return Verdict.RETRY
     return classify(error, publishes=publishes)
-
-
-def _same_text(a: object, b: str) -> bool:
-    return " ".join(str(a or "").split()) == " ".join(b.split())
 
 
 class InstagramAdapter(Adapter):
@@ -257,8 +260,8 @@ class _InstagramPost:
     def publish_container(self, container: str) -> PublishResult:
         """media_publish the FINISHED container; after a failure, its status decides what happened."""
         published_again = False
+        self.ctx.progress.sending()
         while True:
-            self.ctx.progress.sending()
             try:
                 body: dict[str, Any] = self.graph.post(
                     f"{self.base}/{self.ig_user}/media_publish", {"creation_id": container}, publishes=True
@@ -338,7 +341,7 @@ class _InstagramPost:
                 detail=exc.detail or exc.message,
             ) from None
         for item in body.get("data") or []:
-            if isinstance(item, dict) and item.get("id") and _same_text(item.get("caption"), self.job.text):
+            if isinstance(item, dict) and item.get("id") and same_text(item.get("caption"), self.job.text):
                 media_id = str(item["id"])
                 self.ctx.progress.remember(media_id=media_id)
                 return PublishResult(post_id=media_id, url=str(item.get("permalink") or "") or None)
