@@ -19,6 +19,7 @@ Endpoints and their step names (for `inject(fault, step=...)` and `X-Fake-Scenar
 | container_status | GET /{container-id}?fields=status_code,status                         |
 | media_publish    | POST /{ig-user}/media_publish: creation_id                            |
 | ig_media         | GET /{ig-media-id} and GET /{ig-user}/media (the account's media)     |
+| other            | anything else: 100/33 "Unsupported get/post request"                  |
 
 Tokens: `access_token` (form or query) or `Authorization: Bearer`. Any token is accepted except
 - `expired-…`: 190/463, session expired (class A);
@@ -337,72 +338,62 @@ class GraphSimulator(Simulator):
         path = _VERSION.sub("", request.path)
         return [s for s in path.split("/") if s]
 
-    def step_of(self, request: Request) -> str:
-        """The step name of a request (see the table in the module docstring)."""
+    def _endpoint(self, request: Request) -> tuple[str, str]:
+        """Which endpoint a request calls, and the id in its path (page, IG user or object)."""
         parts = self._segments(request)
+        owner = parts[0] if parts else ""
         if len(parts) == 2:
-            edge = parts[1]
-            if request.method == "POST" and edge in ("feed", "photos", "videos", "media", "media_publish"):
-                return edge
-            if request.method == "GET":
-                return {
-                    "published_posts": "published_posts",
-                    "videos": "published_posts",
-                    "content_publishing_limit": "publishing_limit",
-                    "media": "ig_media",
-                }.get(edge, "other")
+            return _EDGES.get((request.method, parts[1]), "unsupported"), owner
         if len(parts) == 1 and request.method == "GET":
             with self.lock:
-                if parts[0] in self.containers:
-                    return "container_status"
-                if parts[0] in self.media:
-                    return "ig_media"
-            return "permalink"
-        return "other"
+                if owner in self.containers:
+                    return "container", owner
+                if owner in self.media:
+                    return "ig_media", owner
+            return "object", owner
+        return "unsupported", owner
+
+    def step_of(self, request: Request) -> str:
+        """The step name of a request (see the table in the module docstring)."""
+        return _STEPS[self._endpoint(request)[0]]
 
     def handle(self, request: Request) -> Reply:
         """Check the token, then apply the request."""
         try:
             self._check_token(request)
-            step = self.step_of(request)
-            parts = self._segments(request)
-            media_ok = self._check_media_reachable(request, step)
+            endpoint, owner = self._endpoint(request)
+            media_ok = self._check_media_reachable(request, endpoint)
+            handlers: dict[str, Callable[[str, Request], Reply]] = {
+                "feed": self._feed,
+                "photos": self._photos,
+                "videos": self._videos,
+                "published_posts": self._published_posts,
+                "page_videos": self._video_list,
+                "object": self._get_object,
+                "publishing_limit": self._publishing_limit,
+                "media": lambda ig_user, req: self._create_container(ig_user, req, video_reachable=media_ok),
+                "container": self._container_status,
+                "media_publish": self._media_publish,
+                "ig_media": self._get_media,
+                "ig_media_list": self._media_list,
+                "unsupported": self._unsupported,
+            }
             with self.lock:
-                if step == "media":
-                    reply = self._create_container(parts[0], request, video_reachable=media_ok)
-                else:
-                    reply = self._route(step, parts, request)
+                reply = handlers[endpoint](owner, request)
         except _Refusal as refusal:
             reply = refusal.reply
         reply.headers.setdefault("X-App-Usage", self._app_usage())
         return reply
 
-    def _route(self, step: str, parts: list[str], request: Request) -> Reply:
-        owner = parts[0] if parts else ""
-        handlers: dict[str, Callable[[str, Request], Reply]] = {
-            "feed": self._feed,
-            "photos": self._photos,
-            "videos": self._videos,
-            "published_posts": self._published_posts
-            if parts[-1:] == ["published_posts"]
-            else self._video_list,
-            "permalink": self._get_object,
-            "publishing_limit": self._publishing_limit,
-            "container_status": self._container_status,
-            "media_publish": self._media_publish,
-            "ig_media": self._get_media if len(parts) == 1 else self._media_list,
-        }
-        handler = handlers.get(step)
-        if handler is None:
-            kind = "get" if request.method == "GET" else "post"
-            raise _invalid(
-                f"Unsupported {kind} request. Object with ID '{owner}' does not exist, cannot be loaded due "
-                "to missing permissions, or does not support this operation. Please read the Graph API "
-                "documentation at https://developers.facebook.com/docs/graph-api",
-                subcode=33,
-                error_type="GraphMethodException",
-            )
-        return handler(owner, request)
+    def _unsupported(self, owner: str, request: Request) -> Reply:
+        kind = "get" if request.method == "GET" else "post"
+        raise _invalid(
+            f"Unsupported {kind} request. Object with ID '{owner}' does not exist, cannot be loaded due "
+            "to missing permissions, or does not support this operation. Please read the Graph API "
+            "documentation at https://developers.facebook.com/docs/graph-api",
+            subcode=33,
+            error_type="GraphMethodException",
+        )
 
     # ---- tokens, usage headers, fault replies -------------------------------------------
     def _check_token(self, request: Request) -> None:
@@ -472,21 +463,21 @@ class GraphSimulator(Simulator):
         return graph_error(500, 2, SERVER_ERROR_MESSAGE, transient=True)
 
     # ---- media fetching ------------------------------------------------------------------
-    def _check_media_reachable(self, request: Request, step: str) -> bool:
+    def _check_media_reachable(self, request: Request, endpoint: str) -> bool:
         """Download-check a request's media URL the way Meta does (outside the lock: it is slow).
 
         Refuses the request when Meta would; False means an Instagram video that cannot be
         fetched, which Meta reports later through the container's status.
         """
-        if not self.fetch_media or step not in ("photos", "videos", "media"):
+        if not self.fetch_media or endpoint not in ("photos", "videos", "media"):
             return True
         url = request.param("url") or request.param("file_url") or request.param("image_url")
         url = url or request.param("video_url")
         if not url or _reachable(url):
             return True
-        if step == "photos":
+        if endpoint == "photos":
             raise _refuse(400, 324, "(#324) Missing or invalid image file")
-        if step == "videos":
+        if endpoint == "videos":
             raise _refuse(400, 389, "(#389) Unable to fetch video file from URL.")
         if request.param("video_url"):
             return False
@@ -506,7 +497,7 @@ class GraphSimulator(Simulator):
         for fbid in fbids:
             photo = self.photos.get(fbid)
             if photo is None or photo.page != page:
-                raise _invalid(f"(#100) Invalid media_fbid: {fbid}", error_type="OAuthException")
+                raise _invalid(f"(#100) Invalid media_fbid: {fbid}")
             if photo.published or photo.attached_to is not None:
                 raise _invalid(f"(#100) The photo {fbid} has already been used in another post")
             photos.append(photo)
@@ -538,8 +529,11 @@ class GraphSimulator(Simulator):
             match = re.fullmatch(r"attached_media\[(\d+)\]", key)
             if match:
                 items.append((int(match.group(1)), value))
-        if "attached_media" in request.form:
-            parsed = json.loads(request.form["attached_media"])
+        if "attached_media" in request.form:  # a JSON body's list, kept as JSON text by parse_request
+            try:
+                parsed = json.loads(request.form["attached_media"])
+            except ValueError:
+                parsed = [None]
             items.extend(enumerate(parsed if isinstance(parsed, list) else [parsed]))
         fbids = []
         for _, value in sorted(items, key=lambda item: item[0]):
@@ -668,13 +662,7 @@ class GraphSimulator(Simulator):
             photo = self.photos[object_id]
             fields = {"id": photo.id, "link": f"https://www.facebook.com/photo.php?fbid={photo.id}"}
             return Reply(200, _pick(fields, request, ("id",), "Photo"))
-        raise _invalid(
-            f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be loaded due to "
-            "missing permissions, or does not support this operation. Please read the Graph API "
-            "documentation at https://developers.facebook.com/docs/graph-api",
-            subcode=33,
-            error_type="GraphMethodException",
-        )
+        return self._unsupported(object_id, request)
 
     # ---- Instagram -----------------------------------------------------------------------
     def _publishing_limit(self, ig_user: str, request: Request) -> Reply:
@@ -875,6 +863,34 @@ class GraphSimulator(Simulator):
         return Reply(200, {"data": data, "paging": {"cursors": {"before": "QVFIUjBm", "after": "QVFIUjFm"}}})
 
 
+# (method, edge) of /{id}/{edge} calls → endpoint.
+_EDGES = {
+    ("POST", "feed"): "feed",
+    ("POST", "photos"): "photos",
+    ("POST", "videos"): "videos",
+    ("GET", "published_posts"): "published_posts",
+    ("GET", "videos"): "page_videos",
+    ("GET", "content_publishing_limit"): "publishing_limit",
+    ("POST", "media"): "media",
+    ("POST", "media_publish"): "media_publish",
+    ("GET", "media"): "ig_media_list",
+}
+# Endpoint → fault step: the two reconciliation lists share one step, as do the two media reads.
+_STEPS = {
+    "feed": "feed",
+    "photos": "photos",
+    "videos": "videos",
+    "published_posts": "published_posts",
+    "page_videos": "published_posts",
+    "object": "permalink",
+    "publishing_limit": "publishing_limit",
+    "media": "media",
+    "container": "container_status",
+    "media_publish": "media_publish",
+    "ig_media": "ig_media",
+    "ig_media_list": "ig_media",
+    "unsupported": "other",
+}
 _STATUS_TEXT = {
     "IN_PROGRESS": "In Progress: Media is still being processed.",
     "FINISHED": "Finished: Media has been uploaded and it is ready to be published.",

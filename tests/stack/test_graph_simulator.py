@@ -223,6 +223,17 @@ def test_multi_photo_post(graph: Graph) -> None:
     ]
 
 
+def test_multi_photo_in_a_json_body(graph: Graph) -> None:
+    """A JSON body may carry attached_media as a list of objects; malformed entries are code 100."""
+    photo = graph.post(f"/{PAGE}/photos", url=graph.image(), published="false").json()["id"]
+    headers = {"Authorization": "Bearer t0ken"}
+    bad = graph.http.post(f"/{PAGE}/feed", json={"message": "x", "attached_media": "{nope"}, headers=headers)
+    assert error_of(bad)["code"] == 100
+    body = {"message": "json", "attached_media": [{"media_fbid": photo}]}
+    assert graph.http.post(f"/{PAGE}/feed", json=body, headers=headers).status_code == 200
+    assert graph.sim.created[0]["media"] == [graph.image()]
+
+
 def test_multi_photo_rejects_unknown_used_or_published_photos(graph: Graph) -> None:
     """A media_fbid never issued, already used, or of a published photo is code 100."""
     unknown = graph.post(f"/{PAGE}/feed", message="x", **{"attached_media[0]": '{"media_fbid":"999"}'})
@@ -567,6 +578,7 @@ def test_faults_match_their_step_only(graph: Graph) -> None:
         ("POST", f"/v27.0/{IG}/media", "media"),
         ("POST", f"/v27.0/{IG}/media_publish", "media_publish"),
         ("GET", f"/v27.0/{IG}/media", "ig_media"),
+        ("DELETE", f"/v27.0/{PAGE}_1", "other"),
     ],
 )
 def test_step_names(method: str, path: str, step: str) -> None:
