@@ -250,8 +250,7 @@ def _dry_run(config: Config, options: RunOptions) -> int:
             acting = acting[: options.limit]
         acting += [c for c in candidates if c.action == "deferred"]
         previews = [dry_run.preview(c, parts.publisher, now) for c in acting]
-    waiting = sum(c.action == "wait" for c in candidates)
-    print(scrub(dry_run.render(previews, waiting=waiting, now=now, test_user=config.test_user_id)))
+    print(scrub(dry_run.render(previews, now=now, test_user=config.test_user_id)))
     return EXIT_OK
 
 

@@ -96,16 +96,16 @@ def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime) ->
     return seen
 
 
-def render(previews: Sequence[Preview], *, waiting: int, now: datetime, test_user: str | None) -> str:
+def render(previews: Sequence[Preview], *, now: datetime, test_user: str | None) -> str:
     """The dry run for a person: a header, then one block per post."""
     lines = [f"DRY RUN at {now:%Y-%m-%dT%H:%M:%SZ}: nothing is claimed, written or sent."]
     if test_user:
         lines.append(f"TEST MODE: only user {test_user}")
-    acting = sum(p.verdict != WAIT_RETRY for p in previews)
-    lines.append(
-        f"{acting} post(s) to settle, {len(previews) - acting} waiting for a retry, "
-        f"{waiting} read but not due yet."
-    )
+    waiting = sum(p.verdict == WAIT_RETRY for p in previews)
+    if previews:
+        lines.append(f"{len(previews) - waiting} post(s) to settle, {waiting} waiting for a retry.")
+    else:
+        lines.append("Nothing is due.")
     for number, item in enumerate(previews, start=1):
         lines.append("")
         lines.append(f"{number}. {item.ref}  {item.platform}  -> {item.verdict}")

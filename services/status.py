@@ -54,6 +54,18 @@ class DuePost:
     late_seconds: int
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A claim a run holds (or a crashed run left behind)."""
+
+    table: str
+    id: str
+    platform: str
+    run: str | None
+    age_seconds: int | None  # None: the claim time cannot be read
+    stale: bool  # older than PUBLISH_CLAIM_LEASE: the next run takes the post over
+
+
 @dataclass
 class Report:
     """Everything `status` shows."""
@@ -64,7 +76,7 @@ class Report:
     claim_lease_seconds: int
     rows: list[Row] = field(default_factory=list)
     oldest_due: DuePost | None = None
-    claims: list[dict[str, Any]] = field(default_factory=list)  # every held claim, oldest first
+    claims: list[Claim] = field(default_factory=list)  # every held claim, oldest first
 
 
 def _platform(row: dict[str, Any]) -> str:
@@ -102,10 +114,12 @@ def collect(
     for table in tables:
         for found in store.scheduled_posts(table, scope):
             row_for(table, _platform(found)).scheduled += 1
-        for outcome in ("published", "failed", "expired"):
-            for found in store.recent(table, outcome, since, scope):
-                row = row_for(table, _platform(found))
-                setattr(row, f"{outcome}_24h", getattr(row, f"{outcome}_24h") + 1)
+        for found in store.recent(table, "published", since, scope):
+            row_for(table, _platform(found)).published_24h += 1
+        for found in store.recent(table, "failed", since, scope):
+            row_for(table, _platform(found)).failed_24h += 1
+        for found in store.recent(table, "expired", since, scope):
+            row_for(table, _platform(found)).expired_24h += 1
         for claim in store.held_claims(table, scope):
             _count_claim(report, row_for(table, _platform(claim)), claim, now, claim_lease)
     oldest: Candidate | None = None
@@ -138,7 +152,7 @@ def collect(
         )
     report.rows = sorted(rows.values(), key=lambda r: (r.table, r.platform))
     # Oldest first; an unreadable claim time counts as the oldest (the claim is abandoned).
-    report.claims.sort(key=lambda c: -(c["age_seconds"] if c["age_seconds"] is not None else 10**9))
+    report.claims.sort(key=lambda c: -(c.age_seconds if c.age_seconds is not None else 10**9))
     return report
 
 
@@ -154,15 +168,9 @@ def _count_claim(report: Report, row: Row, claim: dict[str, Any], now: datetime,
     row.stale_claims += int(stale)
     if age is not None and (row.oldest_claim_age_seconds is None or age > row.oldest_claim_age_seconds):
         row.oldest_claim_age_seconds = age
+    run = claim.get("_publishing_run")
     report.claims.append(
-        {
-            "table": row.table,
-            "id": claim.get("id"),
-            "platform": row.platform,
-            "run": claim.get("_publishing_run"),
-            "age_seconds": age,
-            "stale": stale,
-        }
+        Claim(row.table, str(claim.get("id")), row.platform, str(run) if run else None, age, stale)
     )
 
 
@@ -203,6 +211,12 @@ _COLUMNS = (
 )
 
 
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    return age_text(value) if name == "oldest_claim_age_seconds" else str(value)
+
+
 def as_text(report: Report) -> str:
     """The report for a person at a terminal."""
     lines = [
@@ -215,16 +229,7 @@ def as_text(report: Report) -> str:
         lines.append("Nothing scheduled, and nothing published, failed or expired in the last 24 hours.")
         return "\n".join(lines)
     table = [[title for title, _ in _COLUMNS]]
-    for row in report.rows:
-        cells = []
-        for _, name in _COLUMNS:
-            value = getattr(row, name)
-            cells.append(
-                age_text(value)
-                if name == "oldest_claim_age_seconds" and value is not None
-                else str("-" if value is None else value)
-            )
-        table.append(cells)
+    table += [[_cell(name, getattr(row, name)) for _, name in _COLUMNS] for row in report.rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(_COLUMNS))]
     for cells in table:
         lines.append(
@@ -242,9 +247,9 @@ def as_text(report: Report) -> str:
     else:
         lines.append("No post is due.")
     for claim in report.claims:
-        state = "STALE (left by a crashed run; the next run takes it over)" if claim["stale"] else "held"
+        state = "STALE (left by a crashed run; the next run takes it over)" if claim.stale else "held"
         lines.append(
-            f"Claim: {claim['table']}/{claim['id']} ({claim['platform']}) {state} for "
-            f"{age_text(claim['age_seconds'])} by run {claim['run'] or '?'}"
+            f"Claim: {claim.table}/{claim.id} ({claim.platform}) {state} for "
+            f"{age_text(claim.age_seconds)} by run {claim.run or '?'}"
         )
     return "\n".join(lines)
