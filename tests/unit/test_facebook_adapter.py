@@ -27,7 +27,7 @@ from services.platforms.base import (
     VIDEO,
 )
 from services.platforms.facebook import FacebookAdapter, _created_before
-from services.platforms.graph_errors import GraphError, Verdict, classify
+from services.platforms.graph_errors import GraphError, NotReadyError, Verdict, classify, typed_error
 from tests.adapters.harness import CLIENT_TIMEOUT_S, SLOW_DELAY_S
 from tests.adapters.harness_facebook import HARNESS, PAGE_ID, PAGE_TOKEN, GraphStack, graph_stack
 
@@ -88,6 +88,46 @@ def test_classify(
     """Graph errors are classified by code and subcode as in contract §1.4."""
     error = GraphError(status, code, subcode, "message", is_transient=transient)
     assert classify(error, publishes=publishes) is verdict
+
+
+@pytest.mark.parametrize(
+    ("verdict", "error_class", "connection_status"),
+    [
+        (Verdict.PERMANENT, PermanentError, None),
+        (Verdict.RETRY, RetryableError, None),
+        (Verdict.NOT_READY, NotReadyError, None),
+        (Verdict.AMBIGUOUS, AmbiguousError, None),
+        (Verdict.RATE_LIMITED, RateLimitedError, None),
+        (Verdict.EXPIRED, AuthError, "expired"),
+        (Verdict.REVOKED, AuthError, "revoked"),
+    ],
+)
+def test_typed_error_per_verdict(
+    verdict: Verdict, error_class: type[PlatformError], connection_status: str | None
+) -> None:
+    """Each verdict becomes exactly one project error; auth ones carry the connection status."""
+    error = GraphError(400, 100, None, "(#100) Something", fbtrace_id="Atrace")
+    typed = typed_error("facebook", "Facebook", error, verdict, NOW)
+    assert type(typed) is error_class
+    assert "Atrace" in typed.detail
+    if connection_status:
+        assert isinstance(typed, AuthError)
+        assert typed.connection_status == connection_status
+    if verdict is Verdict.PERMANENT:
+        assert typed.message == "Facebook rejected the post: (#100) Something"
+    if verdict is Verdict.NOT_READY:
+        assert isinstance(typed, RetryableError)
+        assert typed.counts_as_attempt is False
+
+
+def test_platform_text_is_scrubbed_of_tokens() -> None:
+    """A platform message that quotes a token reaches neither the user message nor the detail."""
+    token = "EAAB" + "x1" * 20
+    error = GraphError(400, 100, None, f"(#100) Bad token {token}", user_message=f"Token {token}")
+    typed = typed_error("facebook", "Facebook", error, Verdict.PERMANENT, NOW)
+    assert token not in typed.message
+    assert token not in typed.detail
+    assert "[REDACTED]" in typed.message
 
 
 def test_graph_error_reads_the_reply_and_the_usage_header() -> None:
