@@ -222,7 +222,6 @@ class _Photo:
     page: str
     url: str
     published: bool
-    post_id: str | None = None
     attached_to: str | None = None
 
 
@@ -566,7 +565,6 @@ class GraphSimulator(Simulator):
             id=f"{page}_{self._new_id()}", page=page, message=caption, created=self.clock(), media=[url]
         )
         self.posts[post.id] = post
-        photo.post_id = post.id
         self.record_created(platform="facebook", id=post.id, text=caption, media=[url])
         return Reply(200, {"id": photo.id, "post_id": post.id})
 
