@@ -3,9 +3,9 @@ prove what a run did or did not touch. Shared by the test-mode and secrets tests
 
 Outcomes: published (both tables), a permanent platform error, an auth error (the connection is
 disconnected), a Page rate limit (deferred), a bad schedule, an unsupported platform, a broken limit,
-a missing connection, a LinkedIn token refreshed mid-run and a YouTube token refreshed before
-the upload. Every token carries a random suffix, so a test can tell whose connection a platform
-request used, and search output for it.
+a missing connection, a LinkedIn token refreshed mid-run, a YouTube token refreshed before the
+upload, and an Instagram photo. Every token carries a random suffix, so a test can tell whose
+connection a platform request used, and search output for it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,25 @@ from devstack.stack import GOOGLE_CLIENT, LINKEDIN_CLIENT, Stack
 
 TIMEZONE = "Asia/Kolkata"
 ECHO_PREFIX = "echo-"  # tokens a Graph stand-in (echo_graph) quotes back in its error text
+
+
+# The status each post of the matrix has after one run (with inject_faults); the rate-limited
+# post stays scheduled with a next attempt time.
+EXPECTED_STATUS = {
+    "published": "published",
+    "published_campaign": "published",
+    "linkedin_refresh": "published",
+    "youtube_refresh": "published",
+    "instagram": "published",
+    "auth": "draft",
+    "permanent": "draft",
+    "bad_schedule": "draft",
+    "unsupported": "draft",
+    "limit": "draft",
+    "missing_connection": "draft",
+    "echoed": "draft",
+    "rate_limit": "scheduled",
+}
 
 
 @dataclass
@@ -79,6 +98,7 @@ def seed_matrix(stack: Stack, email: str, *, echo: bool = False) -> Matrix:
             account_type="personal",
         )
         connect("youtube", "youtube", f"ya29.old-{key}", f"1//yt-refresh-{key}", page_id=f"UC{tag}")
+        connect("instagram", "instagram", f"ig-page-token-{key}", page_id=f"1784{tag}")
         if echo:
             connect("echo", "facebook", f"{ECHO_PREFIX}{key}", page_id=f"echo-{tag}")
             post("echoed", content="The platform quotes our token back", metadata={"page_id": f"echo-{tag}"})
@@ -110,6 +130,13 @@ def seed_matrix(stack: Stack, email: str, *, echo: bool = False) -> Matrix:
             content="A short clip",
             media_url=stack.media_url(f"clip-{tag}.mp4", 300_000),
         )
+        post(
+            "instagram",
+            platform="instagram",
+            content_type="static_post",
+            content=f"Instagram photo {tag}",
+            media_url=stack.media_url(f"ig-{tag}.jpg"),
+        )
         campaign = seed.campaign(conn, user)
         for outcome, columns in (
             ("published_campaign", {"content": f"Campaign post {tag}"}),
@@ -130,6 +157,14 @@ def inject_faults(stack: Stack) -> None:
     rate_limit post, due first) and a permanent error on the only photo post."""
     stack.graph.inject("rate_limit", step="feed")
     stack.graph.inject("permanent", step="photos")
+
+
+def statuses(stack: Stack, matrix: Matrix) -> dict[str, str]:
+    """The status of each of the matrix's posts now."""
+    with stack.connect() as conn:
+        return {
+            outcome: seed.row(conn, table, pid)["status"] for outcome, (table, pid) in matrix.posts.items()
+        }
 
 
 def known_secrets(stack: Stack, *matrices: Matrix) -> list[str]:
