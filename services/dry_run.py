@@ -110,10 +110,14 @@ def render(previews: Sequence[Preview], *, now: datetime, test_user: str | None)
         lines.append("")
         lines.append(f"{number}. {item.ref}  {item.platform}  -> {item.verdict}")
         lines.append(f"   owner       {item.owner or '(none)'}")
-        if item.due_at is not None:
-            lines.append(
-                f"   due         {item.due_at:%Y-%m-%d %H:%M:%S} UTC ({age_text(item.late_seconds)} late)"
+        if item.due_at is not None and item.late_seconds is not None:
+            # Only --post-id makes a post that is not due yet part of a run.
+            when = (
+                f"{age_text(item.late_seconds)} late"
+                if item.late_seconds >= 0
+                else f"due in {age_text(-item.late_seconds)}"
             )
+            lines.append(f"   due         {item.due_at:%Y-%m-%d %H:%M:%S} UTC ({when})")
         else:
             lines.append("   due         (unreadable schedule)")
         if item.text_length is not None:

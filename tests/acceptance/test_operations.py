@@ -109,6 +109,22 @@ def test_dry_run_describes_each_due_post_and_changes_nothing(stack: Stack):
     assert TOKEN not in out + result.stderr
 
 
+def test_dry_run_of_one_post_id_shows_it_even_before_it_is_due(stack: Stack):
+    """--dry-run --post-id previews exactly that post, as --post-id would publish it now."""
+    user = facebook_user(stack)
+    with stack.connect() as conn:
+        later = seed.created_content(conn, user, scheduled_at=datetime.now(UTC) + timedelta(hours=2))
+        seed.created_content(conn, user, scheduled_at=datetime.now(UTC))
+
+    result = run_cli(PUBLISHER, "--dry-run", "--post-id", later, env=stack.env())
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == "1 post(s) to settle, 0 waiting for a retry."
+    block = block_of(result.stdout, later)
+    assert "-> would publish" in block
+    assert "(due in 1h5" in block  # about two hours ahead
+
+
 class Monitor:
     """A tiny uptime monitor: records the path of every ping it receives."""
 
