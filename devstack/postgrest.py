@@ -56,31 +56,17 @@ Row = tuple[Any, ...]
 Response = tuple[int, list[tuple[str, str]], bytes]
 JSON_TYPE = "application/json; charset=utf-8"
 SINGULAR_TYPE = "application/vnd.pgrst.object+json"
-_OPS = {
-    "eq": "=",
-    "neq": "<>",
-    "gt": ">",
-    "gte": ">=",
-    "lt": "<",
-    "lte": "<=",
-    "like": "LIKE",
-    "ilike": "ILIKE",
-    "match": "~",
-    "imatch": "~*",
-    "cs": "@>",
-    "cd": "<@",
-    "ov": "&&",
-    "sl": "<<",
-    "sr": ">>",
-    "nxl": "&<",
-    "nxr": "&>",
-    "adj": "-|-",
-    "isdistinct": "IS DISTINCT FROM",
-}
+_COMPARISONS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_PATTERNS = {"like": "LIKE", "ilike": "ILIKE", "match": "~", "imatch": "~*"}  # like/ilike also map * to %
+_CONTAINMENT = {"cs": "@>", "cd": "<@", "ov": "&&"}  # arrays, ranges and jsonb
+_RANGES = {"sl": "<<", "sr": ">>", "nxl": "&<", "nxr": "&>", "adj": "-|-"}
+_OPS = {**_COMPARISONS, **_PATTERNS, **_CONTAINMENT, **_RANGES, "isdistinct": "IS DISTINCT FROM"}
 _OPERATORS = {*_OPS, "in", "is"}
 _IS = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 _RESERVED = {"select", "columns", "on_conflict"}  # top-level keys that are neither filters nor RPC args
 _NOTHING = sql.SQL("")
+# GoTrue's versioned answers: with this header supabase-auth reads an error's `code` as its code.
+_API_VERSION = ("X-Supabase-Api-Version", "2024-01-01")
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -109,11 +95,19 @@ class ApiError(Exception):
         self.headers: list[tuple[str, str]] = []
 
 
-def _foreign_error(status: int, body: dict[str, Any], *headers: tuple[str, str]) -> ApiError:
-    """An error of the gateway or of GoTrue: their bodies are not PostgREST's."""
+def _error_with_body(status: int, body: dict[str, Any], *headers: tuple[str, str]) -> ApiError:
+    """An error whose body is not built from a PostgREST code (the gateway's, GoTrue's, PostgreSQL's)."""
     error = ApiError("", "")
     error.status, error.body, error.headers = status, body, list(headers)
     return error
+
+
+def _from_postgres(error: psycopg.Error) -> ApiError:
+    """PostgreSQL's error passed through with its SQLSTATE and diagnostics, as PostgREST does."""
+    state, diag = error.sqlstate or "08000", error.diag  # no SQLSTATE: the connection itself failed
+    message = diag.message_primary or str(error)
+    body = {"code": state, "details": diag.message_detail, "hint": diag.message_hint, "message": message}
+    return _error_with_body(_pg_status(state), body)
 
 
 def _parse_error(what: str, text: str, details: str) -> ApiError:
@@ -854,6 +848,11 @@ class _Request:
             raise ApiError("PGRST102", "Empty or invalid json") from None
 
 
+def _error_response(error: ApiError) -> Response:
+    headers = [("Content-Type", JSON_TYPE), *error.headers]
+    return error.status, headers, json.dumps(error.body).encode()
+
+
 def _content_range(offset: int, rows: int, total: int | None) -> tuple[int, str]:
     """PostgREST's rangeStatusHeader: the status and Content-Range of a page of rows."""
     upper = offset + rows - 1
@@ -914,40 +913,22 @@ class PostgrestStandIn:
                     raise
                 self.reload_schema()  # the table, column or function may be newer than the catalog
                 return self._route(req)
-        except ApiError as error:
-            return (
-                error.status,
-                [("Content-Type", JSON_TYPE), *error.headers],
-                json.dumps(error.body).encode(),
-            )
         except psycopg.Error as error:
-            state, diag = error.sqlstate or "08000", error.diag  # no SQLSTATE: the connection failed
-            message = diag.message_primary or str(error)
-            body = {
-                "code": state,
-                "details": diag.message_detail,
-                "hint": diag.message_hint,
-                "message": message,
-            }
-            return _pg_status(state), [("Content-Type", JSON_TYPE)], json.dumps(body).encode()
-        except Exception as error:
-            body = {
-                "code": "PGRST000",
-                "details": None,
-                "hint": None,
-                "message": f"stand-in failure: {error!r}",
-            }
-            return 500, [("Content-Type", JSON_TYPE)], json.dumps(body).encode()
+            return _error_response(_from_postgres(error))
+        except ApiError as error:
+            return _error_response(error)
+        except Exception as error:  # a bug in the stand-in must still answer as JSON
+            return _error_response(ApiError("PGRST000", f"stand-in failure: {error!r}"))
 
     def _authenticate(self, req: _Request) -> str:
         """Supabase's gateway checks `apikey` first; PostgREST then checks the Bearer token."""
         apikey = req.headers.get("apikey")
         if not apikey:
             hint = "No `apikey` request header or url param was found."
-            raise _foreign_error(401, {"message": "No API key found in request", "hint": hint})
+            raise _error_with_body(401, {"message": "No API key found in request", "hint": hint})
         if apikey not in self.keys:
             hint = "Double check your Supabase `anon` or `service_role` API key."
-            raise _foreign_error(401, {"message": "Invalid API key", "hint": hint})
+            raise _error_with_body(401, {"message": "Invalid API key", "hint": hint})
         token = req.headers.get("authorization", f"Bearer {apikey}").removeprefix("Bearer ").strip()
         if token not in self.keys:
             error = ApiError("PGRST301", "No suitable key or wrong key type")
@@ -1156,12 +1137,8 @@ class PostgrestStandIn:
 
     def _list_users(self, req: _Request) -> Response:
         """GoTrue's admin listing over auth.users: 1-based pages, newest first, 50 by default."""
-        version = (
-            "X-Supabase-Api-Version",
-            "2024-01-01",
-        )  # supabase-auth then reads `code` as the error code
         if req.role != "service_role":
-            raise _foreign_error(403, {"code": "not_admin", "msg": "User not allowed"}, version)
+            raise _error_with_body(403, {"code": "not_admin", "msg": "User not allowed"}, _API_VERSION)
         page = _int_param("page", req.param("page") or "1") or 1
         per_page = _int_param("per_page", req.param("per_page") or "50") or 50
         stmt = sql.SQL(
@@ -1172,7 +1149,7 @@ class PostgrestStandIn:
         ).format(sql.Literal(per_page), sql.Literal((page - 1) * per_page))
         found, total = self._execute(req, stmt, {}, lambda _row: None)
         users = [_gotrue_user(row) for row in found]
-        headers = [("Content-Type", JSON_TYPE), ("X-Total-Count", str(total)), version]
+        headers = [("Content-Type", JSON_TYPE), ("X-Total-Count", str(total)), _API_VERSION]
         return 200, headers, json.dumps({"users": users, "aud": "authenticated"}).encode()
 
 
