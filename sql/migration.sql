@@ -163,131 +163,97 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT ARRAY['_publishing', '_publishing_at', '_publishing_run'];
 $$;
 
--- Published: the keys the app reads, the claim removed. channel_post_id exists only on
--- created_content.
-CREATE OR REPLACE FUNCTION public.publisher_mark_published(
-    p_table text, p_id uuid, p_run_id text, p_platform text, p_post_id text, p_post_url text
+-- Every outcome write is this one statement: on a post this run holds, optionally set the
+-- status (and published_at / channel_post_id for a publication), drop the claim and the listed
+-- keys from metadata and merge in the new ones (counting one more failed attempt when asked).
+-- Returns whether the claim was still held.
+CREATE OR REPLACE FUNCTION public.publisher_settle(
+    p_table text, p_id uuid, p_run_id text, p_status text, p_drop text[], p_add jsonb,
+    p_channel_post_id text DEFAULT NULL, p_count_attempt boolean DEFAULT false
 ) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     v_count integer;
-    v_channel text := CASE p_table WHEN 'created_content' THEN ', channel_post_id = $4' ELSE '' END;
+    v_published text := CASE
+        WHEN p_status IS DISTINCT FROM 'published' THEN ''
+        WHEN p_table = 'created_content' THEN ', published_at = now(), channel_post_id = $6'
+        ELSE ', published_at = now()'
+    END;
 BEGIN
     PERFORM public.publisher_check_table(p_table);
     EXECUTE format(
         'UPDATE public.%I AS t
-            SET status = ''published'',
-                published_at = now()%s,
-                metadata = (public.publisher_metadata(t.metadata)
-                            - public.publisher_working_keys()
-                            - ARRAY[''publish_error'', ''publish_failed_at'',
-                                    ''_publish_sending_at'', ''_publish_next_attempt_at'',
-                                    ''_publish_last_error''])
-                           || jsonb_build_object(
-                                $3 || ''_post_id'', $4,
-                                ''post_url'', $5,
-                                ''published_at'', public.publisher_iso(now()))
-          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table, v_channel)
-    USING p_id, p_run_id, p_platform, p_post_id, p_post_url;
+            SET status = coalesce($3, t.status)%s,
+                metadata = (public.publisher_metadata(t.metadata) - public.publisher_working_keys() - $4) || $5
+                           || CASE WHEN $7 THEN jsonb_build_object(
+                                  ''_publish_attempts'', public.publisher_attempts(t.metadata) + 1)
+                              ELSE ''{}''::jsonb END
+          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table, v_published)
+    USING p_id, p_run_id, p_status, coalesce(p_drop, '{}'), coalesce(p_add, '{}'::jsonb),
+          p_channel_post_id, coalesce(p_count_attempt, false);
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count = 1;
 END;
 $$;
 
--- Failed: back to draft with a sentence the user understands. Working state of the attempt is
+-- Published: the keys the app reads (`<platform>_post_id`, post_url, published_at).
+CREATE OR REPLACE FUNCTION public.publisher_mark_published(
+    p_table text, p_id uuid, p_run_id text, p_platform text, p_post_id text, p_post_url text
+) RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT public.publisher_settle(
+        p_table, p_id, p_run_id, 'published',
+        ARRAY['publish_error', 'publish_failed_at', '_publish_sending_at', '_publish_next_attempt_at',
+              '_publish_last_error'],
+        jsonb_build_object(p_platform || '_post_id', p_post_id, 'post_url', p_post_url,
+                           'published_at', public.publisher_iso(now())),
+        p_post_id);
+$$;
+
+-- Failed: back to draft with a sentence the user understands. The attempt's working state is
 -- dropped, so that rescheduling starts clean.
 CREATE OR REPLACE FUNCTION public.publisher_mark_failed(
     p_table text, p_id uuid, p_run_id text, p_error text
 ) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_count integer;
-BEGIN
-    PERFORM public.publisher_check_table(p_table);
-    EXECUTE format(
-        'UPDATE public.%I AS t
-            SET status = ''draft'',
-                metadata = (public.publisher_metadata(t.metadata)
-                            - public.publisher_working_keys()
-                            - ARRAY[''_publish_sending_at'', ''_publish_next_attempt_at'',
-                                    ''_publish_remote'', ''_publish_attempts'', ''_publish_last_error''])
-                           || jsonb_build_object(
-                                ''publish_error'', $3,
-                                ''publish_failed_at'', public.publisher_iso(now()))
-          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
-    USING p_id, p_run_id, p_error;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count = 1;
-END;
+LANGUAGE sql AS $$
+    SELECT public.publisher_settle(
+        p_table, p_id, p_run_id, 'draft',
+        ARRAY['_publish_sending_at', '_publish_next_attempt_at', '_publish_remote', '_publish_attempts',
+              '_publish_last_error'],
+        jsonb_build_object('publish_error', p_error, 'publish_failed_at', public.publisher_iso(now())));
 $$;
 
 -- Expired: more overdue than the lateness limit; never published stale.
 CREATE OR REPLACE FUNCTION public.publisher_mark_expired(
     p_table text, p_id uuid, p_run_id text, p_reason text
 ) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_count integer;
-BEGIN
-    PERFORM public.publisher_check_table(p_table);
-    EXECUTE format(
-        'UPDATE public.%I AS t
-            SET status = ''expired'',
-                metadata = (public.publisher_metadata(t.metadata)
-                            - public.publisher_working_keys()
-                            - ARRAY[''_publish_next_attempt_at''])
-                           || jsonb_build_object(
-                                ''expired_at'', public.publisher_iso(now()),
-                                ''expired_reason'', $3)
-          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
-    USING p_id, p_run_id, p_reason;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count = 1;
-END;
+LANGUAGE sql AS $$
+    SELECT public.publisher_settle(
+        p_table, p_id, p_run_id, 'expired',
+        ARRAY['_publish_next_attempt_at'],
+        jsonb_build_object('expired_at', public.publisher_iso(now()), 'expired_reason', p_reason));
 $$;
 
--- Deferred: stays scheduled, claim released, next attempt not before p_next_attempt_at.
--- p_count_attempt is false for rate limits and waiting (they are not failures).
+-- Deferred: stays scheduled, next attempt not before p_next_attempt_at. p_count_attempt is
+-- false for rate limits and waiting (they are not failures).
 CREATE OR REPLACE FUNCTION public.publisher_defer(
     p_table text, p_id uuid, p_run_id text, p_next_attempt_at timestamptz, p_reason text,
     p_count_attempt boolean
 ) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_count integer;
-BEGIN
-    PERFORM public.publisher_check_table(p_table);
-    EXECUTE format(
-        'UPDATE public.%I AS t
-            SET metadata = (public.publisher_metadata(t.metadata) - public.publisher_working_keys())
-                           || jsonb_build_object(
-                                ''_publish_next_attempt_at'', public.publisher_iso($3),
-                                ''_publish_last_error'', $4,
-                                ''_publish_attempts'',
-                                    public.publisher_attempts(t.metadata) + CASE WHEN $5 THEN 1 ELSE 0 END)
-          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
-    USING p_id, p_run_id, p_next_attempt_at, p_reason, p_count_attempt;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count = 1;
-END;
+LANGUAGE sql AS $$
+    SELECT public.publisher_settle(
+        p_table, p_id, p_run_id, NULL, '{}',
+        jsonb_build_object(
+            '_publish_next_attempt_at', public.publisher_iso(p_next_attempt_at),
+            '_publish_last_error', p_reason),
+        NULL, p_count_attempt);
 $$;
 
 -- Release: give the post back untouched (not due after all, run out of time, run aborted).
 CREATE OR REPLACE FUNCTION public.publisher_release(p_table text, p_id uuid, p_run_id text)
 RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_count integer;
-BEGIN
-    PERFORM public.publisher_check_table(p_table);
-    EXECUTE format(
-        'UPDATE public.%I AS t
-            SET metadata = public.publisher_metadata(t.metadata) - public.publisher_working_keys()
-          WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
-    USING p_id, p_run_id;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count = 1;
-END;
+LANGUAGE sql AS $$
+    SELECT public.publisher_settle(p_table, p_id, p_run_id, NULL, '{}', '{}');
 $$;
 
 -- Only the service role (the publisher) may call these: they bypass the app's ownership rules.

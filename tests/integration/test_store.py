@@ -193,12 +193,15 @@ def test_outcome_writes_both_tables(stack: Stack):
         assert cp["metadata"]["linkedin_post_id"] == "urn:li:share:9"
         failed = seed.row(conn, CREATED_CONTENT, cc_fail)
         assert failed["status"] == "draft"
+        assert failed["published_at"] is None
+        assert failed["channel_post_id"] is None
         assert failed["metadata"]["publish_error"] == "Facebook rejected the post."
         assert "publish_failed_at" in failed["metadata"]
         expired = seed.row(conn, CONTENT_POSTS, cp_exp)
         assert (expired["status"], expired["metadata"]["expired_reason"]) == ("expired", "Too late.")
         deferred = seed.row(conn, CONTENT_POSTS, cp_def)
         assert deferred["status"] == "scheduled"
+        assert deferred["published_at"] is None
         assert deferred["metadata"]["_publish_attempts"] == 1
         assert deferred["metadata"]["_publish_next_attempt_at"].startswith(later.strftime("%Y-%m-%dT%H:%M"))
 
