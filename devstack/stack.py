@@ -115,6 +115,7 @@ class Stack:
         for server in reversed(self._servers):
             server.close()
         self._servers.clear()
+        self.api.close()  # its pooled connections would otherwise stay open until garbage collection
 
 
 def start_stack(cluster: Cluster, database: str | None = None, *, service_key: str | None = None) -> Stack:
