@@ -18,16 +18,31 @@ from services.posts import (
 
 
 def cc(**fields):
-    row = {"id": "c1", "user_id": "u1", "platform": "facebook", "content_type": "post", "content": "Hello",
-           "status": "scheduled", "metadata": {}}
+    row = {
+        "id": "c1",
+        "user_id": "u1",
+        "platform": "facebook",
+        "content_type": "post",
+        "content": "Hello",
+        "status": "scheduled",
+        "metadata": {},
+    }
     row.update(fields)
     return post_from_row(CREATED_CONTENT, row)
 
 
 def cp(**fields):
-    row = {"id": "p1", "platform": "facebook", "post_type": "text", "content": "Hello", "status": "scheduled",
-           "metadata": None, "content_campaigns": {"user_id": "u2"}, "scheduled_date": "2026-11-28",
-           "scheduled_time": "10:00:00"}
+    row = {
+        "id": "p1",
+        "platform": "facebook",
+        "post_type": "text",
+        "content": "Hello",
+        "status": "scheduled",
+        "metadata": None,
+        "content_campaigns": {"user_id": "u2"},
+        "scheduled_date": "2026-11-28",
+        "scheduled_time": "10:00:00",
+    }
     row.update(fields)
     return post_from_row(CONTENT_POSTS, row)
 
@@ -66,22 +81,44 @@ MEDIA_CASES = [
     (cc(), TEXT, ()),
     (cc(media_url="https://x/a.jpg"), IMAGE, ("https://x/a.jpg",)),
     (cc(images=["https://x/1.jpg", "https://x/2.jpg"]), IMAGE, ("https://x/1.jpg",)),
-    (cc(content_type="carousel", images=["https://x/1.jpg", "https://x/2.jpg"]), CAROUSEL,
-     ("https://x/1.jpg", "https://x/2.jpg")),
-    (cc(carousel_images=["https://x/1.jpg", "https://x/2.jpg"]), CAROUSEL, ("https://x/1.jpg", "https://x/2.jpg")),
-    (cc(metadata={"carousel_images": ["https://m/1.jpg", "https://m/2.jpg"]},
-        carousel_images=["https://x/1.jpg", "https://x/2.jpg"]), CAROUSEL, ("https://m/1.jpg", "https://m/2.jpg")),
+    (
+        cc(content_type="carousel", images=["https://x/1.jpg", "https://x/2.jpg"]),
+        CAROUSEL,
+        ("https://x/1.jpg", "https://x/2.jpg"),
+    ),
+    (
+        cc(carousel_images=["https://x/1.jpg", "https://x/2.jpg"]),
+        CAROUSEL,
+        ("https://x/1.jpg", "https://x/2.jpg"),
+    ),
+    (
+        cc(
+            metadata={"carousel_images": ["https://m/1.jpg", "https://m/2.jpg"]},
+            carousel_images=["https://x/1.jpg", "https://x/2.jpg"],
+        ),
+        CAROUSEL,
+        ("https://m/1.jpg", "https://m/2.jpg"),
+    ),
     (cc(content_type="reel", media_url="https://x/v"), VIDEO, ("https://x/v",)),
     (cc(content_type="short_video or reel", media_url="https://x/v"), VIDEO, ("https://x/v",)),
     (cc(media_url="https://x/clip.MP4?sig=1"), VIDEO, ("https://x/clip.MP4?sig=1",)),
     (cc(metadata={"media_type": "video"}, media_url="https://x/v"), VIDEO, ("https://x/v",)),
-    (cc(content_type="video", metadata={"video_url": "https://x/meta.mp4"}, media_url="https://x/v"), VIDEO,
-     ("https://x/meta.mp4",)),
+    (
+        cc(content_type="video", metadata={"video_url": "https://x/meta.mp4"}, media_url="https://x/v"),
+        VIDEO,
+        ("https://x/meta.mp4",),
+    ),
     (cc(content_type="story", media_url="https://x/a.jpg"), "story", ("https://x/a.jpg",)),
     (cp(), TEXT, ()),
     (cp(post_type="image", primary_image_url="https://x/p.jpg"), IMAGE, ("https://x/p.jpg",)),
-    (cp(metadata={"carousel_images": ["https://x/1.jpg", "https://x/2.jpg"]}, primary_image_url="https://x/p.jpg"),
-     CAROUSEL, ("https://x/1.jpg", "https://x/2.jpg")),
+    (
+        cp(
+            metadata={"carousel_images": ["https://x/1.jpg", "https://x/2.jpg"]},
+            primary_image_url="https://x/p.jpg",
+        ),
+        CAROUSEL,
+        ("https://x/1.jpg", "https://x/2.jpg"),
+    ),
     (cp(post_type="video", primary_image_url="https://x/v.mov"), VIDEO, ("https://x/v.mov",)),
 ]
 
