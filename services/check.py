@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from services.config import Config
 from services.errors import EncryptionKeyError, StoreError
-from services.store import Store
+from services.store import MIGRATION_MARK, Store
 from services.tokens import DamagedTokenError, TokenCipher
 
 OK, WARNING, PROBLEM = "ok", "WARNING", "PROBLEM"
@@ -85,8 +85,17 @@ def _migration(store: Store) -> list[Finding]:
         missing = store.missing_columns() + store.missing_functions()
     except StoreError as exc:
         return [Finding(PROBLEM, f"could not inspect the migration: {exc}", MIGRATION_FIX)]
+    version = store.migration_version()
+    if version != MIGRATION_MARK:
+        missing.append(
+            f"the database has {version or 'no version mark'}; this publisher needs {MIGRATION_MARK}"
+        )
     if not missing:
-        return [Finding(OK, "migration installed: every column and function the run uses exists")]
+        return [
+            Finding(
+                OK, f"migration installed ({MIGRATION_MARK}): every column and function the run uses exists"
+            )
+        ]
     return [Finding(PROBLEM, f"migration missing or outdated: {item}", MIGRATION_FIX) for item in missing]
 
 

@@ -458,6 +458,14 @@ class Store:
                 problems.append(f"{table}: {exc}")
         return problems
 
+    def migration_version(self) -> str | None:
+        """The installed migration's version (None when the database predates the function)."""
+        try:
+            version = self._rpc("publisher_migration_version", {})
+        except StoreError:
+            return None
+        return str(version) if version else None
+
     def missing_functions(self) -> list[str]:
         """A sentence for every function of sql/migration.sql that cannot be called as the run does."""
         problems = []

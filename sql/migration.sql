@@ -256,6 +256,13 @@ LANGUAGE sql AS $$
     SELECT public.publisher_settle(p_table, p_id, p_run_id, NULL, '{}', '{}');
 $$;
 
+-- Which migration is installed: `check` compares it with the version the publisher needs
+-- (PostgREST exposes no catalog, so the version has to be callable).
+CREATE OR REPLACE FUNCTION public.publisher_migration_version() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'content publisher migration v1'::text;
+$$;
+
 -- Only the service role (the publisher) may call these: they bypass the app's ownership rules.
 DO $$
 DECLARE
@@ -268,7 +275,9 @@ BEGIN
         'publisher_mark_failed(text, uuid, text, text)',
         'publisher_mark_expired(text, uuid, text, text)',
         'publisher_defer(text, uuid, text, timestamptz, text, boolean)',
-        'publisher_release(text, uuid, text)'
+        'publisher_release(text, uuid, text)',
+        'publisher_settle(text, uuid, text, text, text[], jsonb, text, boolean)',
+        'publisher_migration_version()'
     ] LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION public.%s FROM PUBLIC', v_fn);
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
@@ -281,8 +290,6 @@ BEGIN
 END;
 $$;
 
--- Marks the migration as installed (the `check` command looks for it).
-COMMENT ON FUNCTION public.publisher_claim(text, uuid[], text, integer, uuid) IS 'content publisher migration v1';
 
 -- PostgREST caches the schema; tell it about the new functions.
 NOTIFY pgrst, 'reload schema';

@@ -7,6 +7,7 @@ import pytest
 
 from devstack.postgres import Cluster
 from devstack.stack import ROOT
+from services.store import MIGRATION_MARK
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +34,7 @@ def test_migration_runs_twice(pg_cluster: Cluster):
                 "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
             ).fetchall()
         }
-        comment = conn.execute(
-            "SELECT obj_description(%s::regprocedure)",
-            ("public.publisher_claim(text, uuid[], text, integer, uuid)",),
-        ).fetchone()
+        version = conn.execute("SELECT publisher_migration_version()").fetchone()
     for expected in [
         ("created_content", "scheduled_at"),
         ("created_content", "scheduled_date"),
@@ -46,7 +44,7 @@ def test_migration_runs_twice(pg_cluster: Cluster):
         ("content_posts", "published_at"),
     ]:
         assert expected in columns
-    assert comment == ("content publisher migration v1",)
+    assert version == (MIGRATION_MARK,)
 
 
 def test_migration_keeps_existing_columns_and_data(pg_cluster: Cluster):
