@@ -13,7 +13,13 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:
 export LANG="${LANG:-C.UTF-8}" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 
 PYTHON="${PUBLISHER_PYTHON:-$ROOT/.venv/bin/python}"
-# The same file the Python side logs to (LOG_FILE, relative to the project root; "-" = stderr).
+# The same file the Python side logs to (LOG_FILE, relative to the project root; "-" = stderr),
+# taken from the environment or else from the env file, as the Python side reads it.
+ENV_FILE="${PUBLISHER_ENV_FILE:-$ROOT/.env}"
+if [ -z "${LOG_FILE:-}" ] && [ -f "$ENV_FILE" ]; then
+    LOG_FILE="$(sed -n 's/^[[:space:]]*\(export[[:space:]]\+\)\?LOG_FILE[[:space:]]*=[[:space:]]*//p' "$ENV_FILE" \
+        | tail -n 1 | tr -d "\"'\r")"
+fi
 LOG_FILE="${LOG_FILE:-logs/content_publisher.log}"
 case "$LOG_FILE" in
     -) LOG_FILE=/dev/stderr ;;

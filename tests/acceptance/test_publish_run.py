@@ -281,3 +281,23 @@ def test_cron_redirect_to_the_log_does_not_duplicate_lines(stack: Stack, tmp_pat
     text = Path(env["LOG_FILE"]).read_text()
     assert text.count("started") == 1
     assert text.count("finished:") == 1
+
+
+def test_log_file_set_only_in_the_env_file_is_used_by_wrapper_and_python(stack: Stack, tmp_path: Path):
+    """LOG_FILE from .env (not the environment) receives both the wrapper's and the run's lines."""
+    log = tmp_path / "from-env-file.log"
+    env_file = tmp_path / "publisher.env"
+    settings = {k: v for k, v in stack.env().items() if k != "PUBLISHER_ENV_FILE"}
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()) + f'LOG_FILE="{log}"\n')
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PUBLISHER_ENV_FILE": str(env_file),
+        "PUBLISHER_LOCK_FILE": str(tmp_path / "lock"),
+    }
+    assert subprocess.run([str(WRAPPER)], env=env, cwd="/", timeout=60, check=False).returncode == 0
+    with (tmp_path / "lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert subprocess.run([str(WRAPPER)], env=env, cwd="/", timeout=60, check=False).returncode == 0
+    text = log.read_text()
+    assert "finished: claimed=0" in text
+    assert "still active" in text
