@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack import seed
 from devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +59,24 @@ def run_wrapper(stack: Stack, tmp_path: Path) -> Runner:
         return WrapperRun(result.returncode, result.stdout, result.stderr, log)
 
     return run
+
+
+FACEBOOK_PAGE = "104958162837461"
+
+
+def facebook_user(
+    stack: Stack, token: str, email: str = "owner@example.com", timezone: str | None = "Asia/Kolkata"
+) -> str:
+    """A user (with a profile timezone) and an active Facebook Page connection holding `token`."""
+    with stack.connect() as conn:
+        user = seed.user(conn, email, timezone)
+        seed.connection(
+            conn,
+            stack.encryption_key,
+            user,
+            "facebook",
+            access_token=token,
+            page_id=FACEBOOK_PAGE,
+            page_name="Acme Bakery",
+        )
+    return user

@@ -16,29 +16,19 @@ from devstack import seed
 from devstack.server import RunningServer, serve
 from devstack.stack import Stack
 from services.config import VARIABLES
+from tests.acceptance.conftest import FACEBOOK_PAGE as PAGE
 from tests.acceptance.conftest import Runner, wrapper_env
+from tests.acceptance.conftest import facebook_user as shared_facebook_user
 from tests.acceptance.every_outcome import dump
 from tests.cli_process import PUBLISHER, run_cli
 
 pytestmark = pytest.mark.acceptance
 
-PAGE = "104958162837461"
 TOKEN = "EAAGm0PX4ZCpsBAoperationsToken0123456789"
 
 
 def facebook_user(stack: Stack) -> str:
-    with stack.connect() as conn:
-        user = seed.user(conn, "owner@example.com")
-        seed.connection(
-            conn,
-            stack.encryption_key,
-            user,
-            "facebook",
-            access_token=TOKEN,
-            page_id=PAGE,
-            page_name="Acme Bakery",
-        )
-    return user
+    return shared_facebook_user(stack, TOKEN)
 
 
 def block_of(output: str, post_id: str) -> str:

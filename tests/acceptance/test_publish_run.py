@@ -17,28 +17,17 @@ import pytz
 from devstack import seed
 from devstack.stack import Stack
 from tests.acceptance.conftest import WRAPPER, Runner, wrapper_env
+from tests.acceptance.conftest import facebook_user as shared_facebook_user
 
 pytestmark = pytest.mark.acceptance
 
-PAGE = "104958162837461"
 TOKEN = "EAAGm0PX4ZCpsBAacceptanceToken0123456789"
 
 
 def facebook_user(
     stack: Stack, email: str = "owner@example.com", timezone: str | None = "Asia/Kolkata"
 ) -> str:
-    with stack.connect() as conn:
-        user = seed.user(conn, email, timezone)
-        seed.connection(
-            conn,
-            stack.encryption_key,
-            user,
-            "facebook",
-            access_token=TOKEN,
-            page_id=PAGE,
-            page_name="Acme Bakery",
-        )
-    return user
+    return shared_facebook_user(stack, TOKEN, email, timezone)
 
 
 def now() -> datetime:
