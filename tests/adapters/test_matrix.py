@@ -28,6 +28,7 @@ from services.errors import (
     RetryableError,
 )
 from services.platforms.base import AdapterContext, Connection, PublishJob, PublishResult, TokenUpdate
+from services.policy import DEFERRED, FAILED, RetryRules, outcome_for_error
 from tests.adapters.harness import SLOW_DELAY_S, Harness, Running, iter_harnesses
 
 HARNESSES = list(iter_harnesses())
@@ -49,6 +50,14 @@ EXPECTED = {
     "auth": AuthError,
     "rate_limit": RateLimitedError,
     "unreachable": RetryableError,
+}
+# What the post ends as after this attempt (services.policy): the status the run writes back.
+ENDS_AS = {
+    PermanentError: FAILED,
+    AuthError: FAILED,
+    RateLimitedError: DEFERRED,
+    RetryableError: DEFERRED,
+    AmbiguousError: FAILED,
 }
 CASES = [
     pytest.param(harness, kind, fault, id=f"{harness.platform}-{kind}-{fault}")
@@ -117,6 +126,17 @@ def test_adapter_fault_matrix(harness: Harness, kind: str, fault: str):
             running.simulator.inject(fault, step=step, delay=SLOW_DELAY_S)
         first = attempt(running, job, recorder, settings)
 
+        if isinstance(first, PlatformError):
+            outcome = outcome_for_error(
+                first,
+                display_name=harness.platform,
+                attempts_so_far=0,
+                now=datetime.now(UTC),
+                rules=RetryRules(),
+            )
+            expected = next(status for kind, status in ENDS_AS.items() if isinstance(first, kind))
+            assert outcome.status == expected, (type(first), outcome)
+            assert (outcome.disconnect is not None) == isinstance(first, AuthError)
         if fault in EXPECTED:
             assert isinstance(first, EXPECTED[fault]), first
             assert created_count(running) == 0
