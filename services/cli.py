@@ -32,7 +32,7 @@ from services.logs import setup_logging
 from services.policy import RetryRules
 from services.posts import TABLES
 from services.redaction import register_secret, scrub
-from services.runner import INVALID, Runner, RunOptions, RunSettings, Summary
+from services.runner import EXPIRE, INVALID, PUBLISH, Runner, RunOptions, RunSettings, Summary
 from services.store import Scope, Store, make_client
 from services.tokens import TokenCipher
 
@@ -245,7 +245,7 @@ def _dry_run(config: Config, options: RunOptions) -> int:
         candidates = parts.runner.candidates(options, now)
         # The same selection as Runner.run: what it would settle (in its order, within --limit),
         # then what waits for a retry.
-        acting = [c for c in candidates if c.action in (INVALID, "publish", "expire")]
+        acting = [c for c in candidates if c.action in (INVALID, PUBLISH, EXPIRE)]
         if options.limit is not None:
             acting = acting[: options.limit]
         acting += [c for c in candidates if c.action == "deferred"]

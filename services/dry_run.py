@@ -15,6 +15,7 @@ from datetime import datetime
 from services.content_publisher import ContentPublisher
 from services.errors import EncryptionKeyError, PlatformError
 from services.posts import NEXT_ATTEMPT_KEY, InvalidPostError, build_job
+from services.runner import EXPIRE as EXPIRE_ACTION
 from services.runner import INVALID, Candidate
 from services.status import age_text
 
@@ -58,7 +59,7 @@ def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime) ->
     )
     if candidate.action == INVALID:
         return replace(seen, verdict=FAIL, problem=candidate.error)
-    if candidate.action == "expire":
+    if candidate.action == EXPIRE_ACTION:
         return replace(seen, verdict=EXPIRE, problem="more overdue than PUBLISH_MAX_LATENESS")
     if candidate.action == "deferred":
         until = post.metadata.get(NEXT_ATTEMPT_KEY)

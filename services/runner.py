@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -39,6 +39,7 @@ from services.store import Scope, Store
 log = logging.getLogger("publisher")
 
 INVALID = "invalid"  # a candidate whose schedule cannot be read
+PUBLISH, EXPIRE = Decision.PUBLISH.value, Decision.EXPIRE.value
 WRITE_RETRY_DELAYS = (0.5, 1.0, 2.0)
 
 
@@ -165,8 +166,8 @@ class Runner:
                 continue
             posts = [post_from_row(table, row) for row in rows]
             zones = self._store.timezones([p.owner_id for p in posts if p.owner_id])
-            for row, bare in zip(rows, posts, strict=True):
-                post = post_from_row(table, row, zones.get(bare.owner_id or ""))
+            for bare in posts:
+                post = replace(bare, owner_timezone=zones.get(bare.owner_id or ""))
                 candidate = evaluate(post, now, self._settings.max_lateness, force=bool(options.post_ids))
                 if candidate.warning:
                     log.warning("%s: %s", post.ref, candidate.warning)
@@ -182,7 +183,7 @@ class Runner:
         try:
             candidates = self.candidates(options, now)
             summary.candidates = len(candidates)
-            actionable = [c for c in candidates if c.action in (INVALID, "publish", "expire")]
+            actionable = [c for c in candidates if c.action in (INVALID, PUBLISH, EXPIRE)]
             if options.limit is not None:
                 actionable = actionable[: options.limit]
             if actionable:
@@ -216,7 +217,7 @@ class Runner:
             )
             for row in rows:
                 post = post_from_row(table, row)
-                won.append(post_from_row(table, row, zones.get(post.ref)))
+                won.append(replace(post, owner_timezone=zones.get(post.ref)))
         won.sort(key=lambda p: order.get((p.table, p.id), len(order)))
         summary.claimed += len(won)
         for index, post in enumerate(won):
@@ -247,7 +248,7 @@ class Runner:
             summary.failed += 1
             self._log_outcome(post, Outcome(FAILED, message=candidate.error), started)
             return
-        if candidate.action == "expire":
+        if candidate.action == EXPIRE:
             assert candidate.due_at is not None  # noqa: S101 (EXPIRE is only decided with a due time)
             reason = (
                 f"Not published: it was due {candidate.due_at:%Y-%m-%d %H:%M} UTC, more than "
@@ -261,7 +262,7 @@ class Runner:
             summary.expired += 1
             self._log_outcome(post, Outcome("expired", message=reason), started)
             return
-        if candidate.action != "publish":
+        if candidate.action != PUBLISH:
             # Rescheduled or deferred between our read and our claim: not ours to act on now.
             self._write(post, "release", lambda: self._store.release(post.table, post.id, self._run_id))
             summary.released += 1

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.due import parse_timestamp
-from services.runner import INVALID, Candidate
+from services.runner import EXPIRE, INVALID, PUBLISH, Candidate
 from services.store import Scope, Store
 
 RECENT = timedelta(hours=24)
@@ -129,11 +129,11 @@ def collect(
         if candidate.action == INVALID:
             row.invalid += 1
             continue
-        if candidate.action == "publish":
+        if candidate.action == PUBLISH:
             row.due_now += 1
         elif candidate.action == "deferred":
             row.waiting_retry += 1
-        elif candidate.action == "expire":
+        elif candidate.action == EXPIRE:
             row.overdue += 1
         else:
             continue  # not due yet
