@@ -108,6 +108,10 @@ class ContentPublisher:
 
     def prepare(self, post: Post) -> tuple[Adapter, PublishJob]:
         """The adapter and job for a post, limits checked; raises PlatformError or InvalidPostError."""
+        if not post.platform:
+            raise InvalidPostError(
+                "The post names no platform: choose one in the app, then schedule it again."
+            )
         adapter = self._adapters.get(post.platform)
         if adapter is None:
             raise InvalidPostError(

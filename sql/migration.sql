@@ -131,7 +131,8 @@ END;
 $$;
 
 -- Merge a patch into the metadata of a post this run holds: remote ids the moment they exist,
--- and the "sending started" mark before the first call that can publish.
+-- and the "sending started" mark before the first call that can publish. Progress also renews
+-- the claim's lease, so a slow upload is not mistaken for a crashed run by another server.
 CREATE OR REPLACE FUNCTION public.publisher_note(
     p_table text, p_id uuid, p_run_id text, p_patch jsonb
 ) RETURNS boolean
@@ -141,7 +142,9 @@ DECLARE
 BEGIN
     PERFORM public.publisher_check_table(p_table);
     EXECUTE format(
-        'UPDATE public.%I AS t SET metadata = public.publisher_metadata(t.metadata) || $3
+        'UPDATE public.%I AS t
+            SET metadata = public.publisher_metadata(t.metadata) || $3
+                           || jsonb_build_object(''_publishing_at'', public.publisher_iso(now()))
           WHERE t.id = $1 AND public.publisher_holds(t.metadata, $2)', p_table)
     USING p_id, p_run_id, coalesce(p_patch, '{}'::jsonb);
     GET DIAGNOSTICS v_count = ROW_COUNT;

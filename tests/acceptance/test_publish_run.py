@@ -105,6 +105,7 @@ def test_bad_rows_get_precise_errors_and_others_go_on(stack: Stack, run_wrapper:
     with stack.connect() as conn:
         no_schedule = seed.created_content(conn, user, scheduled_at=None)
         twitter = seed.created_content(conn, user, platform="twitter", scheduled_at=now())
+        nowhere = seed.created_content(conn, user, platform=None, scheduled_at=now())
         no_connection = seed.created_content(conn, user, platform="linkedin", scheduled_at=now())
         good = seed.created_content(conn, user, scheduled_at=now())
         orphan = seed.content_post(
@@ -129,9 +130,10 @@ def test_bad_rows_get_precise_errors_and_others_go_on(stack: Stack, run_wrapper:
             "No active LinkedIn connection: reconnect the account in the app."
         )
         assert "no owner" in row(orphan, "content_posts")["metadata"]["publish_error"]
+        assert "names no platform" in row(nowhere)["metadata"]["publish_error"]
         assert row(stale)["status"] == "expired"
         assert "more than 24 hours" in row(stale)["metadata"]["expired_reason"]
-    assert "published=1 failed=4 expired=1" in run.log
+    assert "published=1 failed=5 expired=1" in run.log
 
 
 def test_a_second_run_on_the_same_host_skips_while_one_is_active(

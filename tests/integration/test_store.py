@@ -216,7 +216,13 @@ def test_writes_require_this_runs_claim(stack: Stack):
     store.claim(CREATED_CONTENT, [post], "run-y", LEASE, None)
     assert not store.mark_published(CREATED_CONTENT, post, "run-x", "facebook", "1_1", None)
     assert not store.note(CREATED_CONTENT, post, "run-x", {"a": 1})
+    with stack.connect() as conn:
+        claimed_at = seed.row(conn, CREATED_CONTENT, post)["metadata"]["_publishing_at"]
     assert store.note(CREATED_CONTENT, post, "run-y", {"a": 1})
+    with stack.connect() as conn:
+        meta = seed.row(conn, CREATED_CONTENT, post)["metadata"]
+    assert meta["a"] == 1
+    assert meta["_publishing_at"] > claimed_at  # progress renews the lease
 
 
 def test_null_and_garbage_metadata_are_merged_not_lost(stack: Stack):
