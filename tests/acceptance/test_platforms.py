@@ -3,6 +3,7 @@ limits enforced before any call, deferrals, token refresh stored encrypted, disc
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -304,3 +305,35 @@ def test_connection_named_by_the_post_is_used(stack: Stack, run_wrapper: Runner)
         assert seed.row(conn, "created_content", named)["metadata"]["facebook_post_id"].startswith("111_")
         assert seed.row(conn, "created_content", newest)["metadata"]["facebook_post_id"].startswith("222_")
         assert "no longer connected" in seed.row(conn, "created_content", gone)["metadata"]["publish_error"]
+
+
+def test_instagram_reel_still_processing_resumes_from_its_container(stack: Stack, run_wrapper: Runner):
+    """A reel still processing when the polls run out is deferred, then published from the same container."""
+    stack.graph.video_polls = 5
+    with stack.connect() as conn:
+        user = seed.user(conn, "reel@example.com")
+        connect_all(stack, conn, user)
+        post = seed.created_content(
+            conn,
+            user,
+            platform="instagram",
+            content_type="reel",
+            media_url=stack.media_url("reel.mp4"),
+            scheduled_at=now(),
+        )
+    first = run_wrapper(INSTAGRAM_POLL_MAX="2", PUBLISH_RETRY_DELAY="1s")
+    assert first.returncode == 0, first.log
+    with stack.connect() as conn:
+        meta = seed.row(conn, "created_content", post)["metadata"]
+    assert meta["_publish_remote"]["container_id"] in stack.graph.containers
+    assert meta.get("_publish_attempts", 0) == 0  # waiting for Instagram is not a failure
+    assert stack.graph.created == []
+    time.sleep(1.1)
+    second = run_wrapper(INSTAGRAM_POLL_MAX="10")
+    assert second.returncode == 0, second.log
+    assert len(stack.graph.containers) == 1
+    assert len(stack.graph.created) == 1
+    with stack.connect() as conn:
+        row = seed.row(conn, "created_content", post)
+    assert row["status"] == "published"
+    assert row["metadata"]["_publish_remote"]["container_id"] == meta["_publish_remote"]["container_id"]
