@@ -105,6 +105,9 @@ class ContentPublisher:
         self._now = now
         self._sleep = sleep
         self._adapters = adapters
+        # Connection rows per (owner, platform), read once per run: a busy account's posts would
+        # otherwise re-read the same rows for every post. A disconnect drops the entry.
+        self._connections: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def prepare(self, post: Post) -> tuple[Adapter, PublishJob]:
         """The adapter and job for a post, limits checked; raises PlatformError or InvalidPostError."""
@@ -128,7 +131,10 @@ class ContentPublisher:
     def choose_connection(self, post: Post, adapter: Adapter) -> dict[str, Any]:
         """The owner's connection the post names, else the most recently connected one."""
         assert post.owner_id is not None  # noqa: S101 (prepare() rejected ownerless posts)
-        rows = self._store.connections(post.owner_id, post.platform)
+        key = (post.owner_id, post.platform)
+        if key not in self._connections:
+            self._connections[key] = self._store.connections(post.owner_id, post.platform)
+        rows = self._connections[key]
         wanted_id = post.metadata.get("connection_id")
         wanted_page = post.metadata.get("page_id")
         if wanted_id or wanted_page:
@@ -182,6 +188,7 @@ class ContentPublisher:
         )
 
     def _save_token(self, connection: Connection, update: TokenUpdate) -> None:
+        self._connections.pop((connection.user_id, connection.platform), None)  # re-read the new token
         try:
             self._store.save_tokens(
                 connection.id,
@@ -225,6 +232,7 @@ class ContentPublisher:
             )
             if outcome.disconnect:
                 self._store.disconnect(connection.id, outcome.disconnect, self._now())
+                self._connections.pop((connection.user_id, post.platform), None)
             return outcome
         except (StoreError, EncryptionKeyError, ClaimLostError):
             raise

@@ -212,6 +212,7 @@ def test_expired_token_disconnects_only_that_connection(stack: Stack, run_wrappe
             page_id="104958162837461",
         )
         fb = seed.created_content(conn, user, platform="facebook", scheduled_at=now())
+        fb_later = seed.created_content(conn, user, platform="facebook", scheduled_at=now(), content="second")
         li = seed.created_content(conn, user, platform="linkedin", scheduled_at=now())
     run = run_wrapper()
     assert run.returncode == 0, run.log
@@ -228,6 +229,10 @@ def test_expired_token_disconnects_only_that_connection(stack: Stack, run_wrappe
     assert fb_row["status"] == "draft"
     assert "Reconnect your Facebook account" in fb_row["metadata"]["publish_error"]
     assert li_row["status"] == "published"
+    with stack.connect() as conn:
+        later = seed.row(conn, "created_content", fb_later)["metadata"]["publish_error"]
+    assert later == "No active Facebook connection: reconnect the account in the app."
+    assert len([r for r in stack.graph.requests if r.method == "POST"]) == 1  # the dead token was used once
 
 
 def test_instagram_quota_full_defers_without_failing(stack: Stack, run_wrapper: Runner):
@@ -337,3 +342,33 @@ def test_instagram_reel_still_processing_resumes_from_its_container(stack: Stack
         row = seed.row(conn, "created_content", post)
     assert row["status"] == "published"
     assert row["metadata"]["_publish_remote"]["container_id"] == meta["_publish_remote"]["container_id"]
+
+
+def test_refreshed_linkedin_token_is_reused_by_the_next_post(stack: Stack, run_wrapper: Runner):
+    """After a 401 and one refresh, the account's next post uses the stored new token: no second refresh."""
+    with stack.connect() as conn:
+        user = seed.user(conn, "refresh@example.com")
+        seed.connection(
+            conn,
+            stack.encryption_key,
+            user,
+            "linkedin",
+            access_token="expired-AQVoldtoken0123456789",
+            refresh_token="AQWrefreshToken0123456789",
+            page_id="abc123",
+            linkedin_id="abc123",
+        )
+        posts = [
+            seed.created_content(conn, user, platform="linkedin", content=f"refresh {i}", scheduled_at=now())
+            for i in range(2)
+        ]
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    refreshes = [r for r in stack.linkedin.requests if r.path.endswith("/accessToken")]
+    assert len(refreshes) == 1
+    with stack.connect() as conn:
+        assert [seed.row(conn, "created_content", p)["status"] for p in posts] == ["published", "published"]
+        stored = conn.execute("SELECT access_token_encrypted FROM platform_connections").fetchone()
+    assert (
+        not Fernet(stack.encryption_key.encode()).decrypt(stored[0].encode()).decode().startswith("expired-")
+    )
