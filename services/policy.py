@@ -67,7 +67,18 @@ def outcome_for_error(
     if isinstance(error, AuthError):
         return Outcome(FAILED, message=error.message, detail=detail, disconnect=error.connection_status)
     if isinstance(error, AmbiguousError):
-        # At most once: never re-send what may already be public; the user checks and decides.
+        # At most once: the post keeps its "sending" mark, so the next attempt asks the platform
+        # first (adapters reconcile before any re-send). When the attempts run out while the
+        # platform still cannot tell, the user decides: nothing is sent again.
+        failed = attempts_so_far + 1
+        if failed < rules.max_attempts:
+            return Outcome(
+                DEFERRED,
+                message=error.message,
+                detail=detail,
+                not_before=now + retry_delay(failed, rules.first_delay),
+                count_attempt=True,
+            )
         return Outcome(
             FAILED,
             message=(

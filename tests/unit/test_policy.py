@@ -57,11 +57,18 @@ def test_waiting_is_not_an_attempt():
     assert (outcome.status, outcome.count_attempt) == (DEFERRED, False)
 
 
-def test_ambiguous_is_surfaced_never_resent():
-    """An ambiguous failure fails the post with advice to check, so it is never sent twice."""
-    outcome = decide(AmbiguousError("facebook", "The connection dropped."))
-    assert outcome.status == FAILED
-    assert "check your Facebook account" in outcome.message
+def test_ambiguous_is_checked_again_later_then_surfaced():
+    """An ambiguous failure is deferred (the next attempt reconciles first), then surfaced at the last."""
+    error = AmbiguousError("facebook", "The connection dropped.")
+    first = decide(error, attempts=0)
+    assert (first.status, first.count_attempt, first.not_before) == (
+        DEFERRED,
+        True,
+        NOW + timedelta(minutes=2),
+    )
+    last = decide(error, attempts=2)
+    assert last.status == FAILED
+    assert "check your Facebook account" in last.message
 
 
 def test_auth_disconnects_the_connection():
