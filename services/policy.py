@@ -66,10 +66,12 @@ def outcome_for_error(
         )
     if isinstance(error, AuthError):
         return Outcome(FAILED, message=error.message, detail=detail, disconnect=error.connection_status)
-    if isinstance(error, AmbiguousError):
-        # At most once: the post keeps its "sending" mark, so the next attempt asks the platform
-        # first (adapters reconcile before any re-send). When the attempts run out while the
-        # platform still cannot tell, the user decides: nothing is sent again.
+    if isinstance(error, RetryableError) and not error.counts_as_attempt:
+        return Outcome(DEFERRED, message=error.message, detail=detail, not_before=now + rules.first_delay)
+    if isinstance(error, RetryableError | AmbiguousError):
+        # Both are tried again later, each try using an attempt. An ambiguous post keeps its
+        # "sending" mark, so the next attempt asks the platform first (adapters reconcile before
+        # any re-send); when the attempts run out, the user decides and nothing is sent again.
         failed = attempts_so_far + 1
         if failed < rules.max_attempts:
             return Outcome(
@@ -79,29 +81,12 @@ def outcome_for_error(
                 not_before=now + retry_delay(failed, rules.first_delay),
                 count_attempt=True,
             )
-        return Outcome(
-            FAILED,
-            message=(
-                f"{error.message} It was not sent again, to avoid a duplicate: check your {display_name} "
-                "account and reschedule the post only if it is not there."
-            ),
-            detail=detail,
-        )
-    if isinstance(error, RetryableError):
-        if not error.counts_as_attempt:
-            return Outcome(DEFERRED, message=error.message, detail=detail, not_before=now + rules.first_delay)
-        failed = attempts_so_far + 1
-        if failed >= rules.max_attempts:
-            return Outcome(
-                FAILED,
-                message=f"{error.message} Gave up after {failed} attempts; reschedule the post to try again.",
-                detail=detail,
+        if isinstance(error, AmbiguousError):
+            advice = (
+                f"It was not sent again, to avoid a duplicate: check your {display_name} account and "
+                "reschedule the post only if it is not there."
             )
-        return Outcome(
-            DEFERRED,
-            message=error.message,
-            detail=detail,
-            not_before=now + retry_delay(failed, rules.first_delay),
-            count_attempt=True,
-        )
+        else:
+            advice = f"Gave up after {failed} attempts; reschedule the post to try again."
+        return Outcome(FAILED, message=f"{error.message} {advice}", detail=detail)
     return Outcome(FAILED, message=error.message, detail=detail)
