@@ -32,7 +32,7 @@ from services.logs import setup_logging
 from services.policy import RetryRules
 from services.posts import TABLES
 from services.redaction import register_secret, scrub
-from services.runner import EXPIRE, INVALID, PUBLISH, Runner, RunOptions, RunSettings, Summary
+from services.runner import WAITING, Runner, RunOptions, RunSettings, Summary, to_settle
 from services.store import Scope, Store, make_client
 from services.tokens import TokenCipher
 
@@ -243,12 +243,8 @@ def _dry_run(config: Config, options: RunOptions) -> int:
         parts = build_parts(config, "dry-run", http)
         now = _now()
         candidates = parts.runner.candidates(options, now)
-        # The same selection as Runner.run: what it would settle (in its order, within --limit),
-        # then what waits for a retry.
-        acting = [c for c in candidates if c.action in (INVALID, PUBLISH, EXPIRE)]
-        if options.limit is not None:
-            acting = acting[: options.limit]
-        acting += [c for c in candidates if c.action == "deferred"]
+        # What the run would settle (its selection and order), then what waits for a retry.
+        acting = to_settle(candidates, options.limit) + [c for c in candidates if c.action == WAITING]
         previews = [dry_run.preview(c, parts.publisher, now) for c in acting]
     print(scrub(dry_run.render(previews, now=now, test_user=config.test_user_id)))
     return EXIT_OK

@@ -16,7 +16,7 @@ from services.content_publisher import ContentPublisher
 from services.errors import EncryptionKeyError, PlatformError
 from services.posts import NEXT_ATTEMPT_KEY, InvalidPostError, build_job
 from services.runner import EXPIRE as EXPIRE_ACTION
-from services.runner import INVALID, Candidate
+from services.runner import INVALID, WAITING, Candidate
 from services.status import age_text
 
 PUBLISH, FAIL, EXPIRE, WAIT_RETRY, STOP = (
@@ -61,7 +61,7 @@ def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime) ->
         return replace(seen, verdict=FAIL, problem=candidate.error)
     if candidate.action == EXPIRE_ACTION:
         return replace(seen, verdict=EXPIRE, problem="more overdue than PUBLISH_MAX_LATENESS")
-    if candidate.action == "deferred":
+    if candidate.action == WAITING:
         until = post.metadata.get(NEXT_ATTEMPT_KEY)
         return replace(seen, verdict=WAIT_RETRY, problem=f"next attempt not before {until}")
     try:

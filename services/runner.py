@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -39,7 +39,7 @@ from services.store import Scope, Store
 log = logging.getLogger("publisher")
 
 INVALID = "invalid"  # a candidate whose schedule cannot be read
-PUBLISH, EXPIRE = Decision.PUBLISH.value, Decision.EXPIRE.value
+PUBLISH, EXPIRE, WAITING = Decision.PUBLISH.value, Decision.EXPIRE.value, Decision.DEFERRED.value
 WRITE_RETRY_DELAYS = (0.5, 1.0, 2.0)
 
 
@@ -79,14 +79,12 @@ class Summary:
     """Counts of one run, for its closing log line."""
 
     run_id: str
-    candidates: int = 0
     claimed: int = 0
     published: int = 0
     failed: int = 0
     expired: int = 0
     deferred: int = 0
     released: int = 0
-    unrecorded: list[str] = field(default_factory=list)  # platform ids published but not written back
     seconds: float = 0.0
 
 
@@ -122,6 +120,12 @@ def _sort_key(candidate: Candidate) -> tuple[Any, ...]:
     # Invalid rows first (cheap to settle), then oldest due first; ties by table and id.
     due = candidate.due_at.timestamp() if candidate.due_at else float("-inf")
     return (candidate.action != INVALID, due, candidate.post.table, candidate.post.id)
+
+
+def to_settle(candidates: list[Candidate], limit: int | None) -> list[Candidate]:
+    """What a run settles now, in processing order: publish, expire or fail (within --limit)."""
+    acting = [c for c in candidates if c.action in (INVALID, PUBLISH, EXPIRE)]
+    return acting if limit is None else acting[:limit]
 
 
 def _chunks(items: list[Candidate], size: int) -> Iterable[list[Candidate]]:
@@ -181,11 +185,7 @@ class Runner:
         now = self._now()
         summary = Summary(self._run_id)
         try:
-            candidates = self.candidates(options, now)
-            summary.candidates = len(candidates)
-            actionable = [c for c in candidates if c.action in (INVALID, PUBLISH, EXPIRE)]
-            if options.limit is not None:
-                actionable = actionable[: options.limit]
+            actionable = to_settle(self.candidates(options, now), options.limit)
             if actionable:
                 log.info("run %s: %d post(s) to settle", self._run_id, len(actionable))
             for batch in _chunks(actionable, self._settings.batch_size):
@@ -299,7 +299,6 @@ class Runner:
                     ),
                 )
             except StoreError:
-                summary.unrecorded.append(post_id)
                 log.error(
                     "%s was PUBLISHED on %s as %s (%s) but the database write failed; its claim and "
                     "sending mark stay, so it will not be sent again. Record it by hand.",
@@ -310,7 +309,6 @@ class Runner:
                 )
                 raise
             if not held:
-                summary.unrecorded.append(post_id)
                 log.error(
                     "%s was PUBLISHED on %s as %s but this run no longer held its claim",
                     post.ref,

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.due import parse_timestamp
-from services.runner import EXPIRE, INVALID, PUBLISH, Candidate
+from services.runner import EXPIRE, INVALID, PUBLISH, WAITING, Candidate
 from services.store import Scope, Store
 
 RECENT = timedelta(hours=24)
@@ -131,7 +131,7 @@ def collect(
             continue
         if candidate.action == PUBLISH:
             row.due_now += 1
-        elif candidate.action == "deferred":
+        elif candidate.action == WAITING:
             row.waiting_retry += 1
         elif candidate.action == EXPIRE:
             row.overdue += 1
