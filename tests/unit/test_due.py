@@ -140,9 +140,13 @@ def test_retry_delay_doubles_and_caps():
 
 
 def test_candidate_window_covers_every_timezone():
-    """The server-side date bound is tomorrow in UTC, enough for UTC+14 wall clocks."""
-    now, tomorrow = candidate_window(utc("2026-11-28T23:30:00"))
+    """The server-side date bound is tomorrow in UTC: tight, yet no wall-clock date beyond it can be due."""
+    moment = utc("2026-11-28T23:59:59")
+    now, tomorrow = candidate_window(moment)
     assert tomorrow == "2026-11-29"
-    assert now.startswith("2026-11-28T23:30:00")
-    latest_local = content_posts_due(tomorrow, "00:00", "Pacific/Kiritimati").at
-    assert latest_local <= utc("2026-11-28T23:30:00") + timedelta(hours=1)
+    assert now.startswith("2026-11-28T23:59:59")
+    # UTC+14 already lives in tomorrow's date, so a tighter bound would miss due posts...
+    assert content_posts_due(tomorrow, "00:00", "Pacific/Kiritimati").at <= moment
+    # ...and the day after tomorrow has not begun anywhere yet.
+    day_after = (moment.date() + timedelta(days=2)).isoformat()
+    assert content_posts_due(day_after, "00:00", "Pacific/Kiritimati").at > moment
