@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.postgres import Cluster, start_cluster
+from devstack.postgres import Cluster, cluster
 from devstack.stack import Stack, running_stack
 from services.redaction import REDACTOR
 
@@ -15,11 +15,8 @@ from services.redaction import REDACTOR
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """A real PostgreSQL 15 server for the whole session (started in about a second)."""
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    with cluster() as running:
+        yield running
 
 
 @pytest.fixture

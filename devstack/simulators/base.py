@@ -123,11 +123,6 @@ class Simulator:
         with self.lock:
             self._faults.append(_Fault(fault, step, times, delay))
 
-    def clear_faults(self) -> None:
-        """Forget every scripted fault."""
-        with self.lock:
-            self._faults.clear()
-
     def record_created(self, **post: Any) -> None:
         """Count a post that is now public (subclasses call this when one is created)."""
         with self.lock:

@@ -30,7 +30,6 @@ from devstack.server import serve
 SERVICE_KEY = "contract-service-key"
 ANON_KEY = "contract-anon-key"
 USER_A = "00000000-0000-0000-0000-00000000000a"
-USER_B = "00000000-0000-0000-0000-00000000000b"
 STALE = "2024-05-01T12:00:00+00:00"  # also the seeded posts' base time in SCHEMA
 
 SCHEMA = """
