@@ -163,19 +163,20 @@ class Runner:
         """Every post of the run's scope that can be due, evaluated at `now`, in processing order."""
         _, tomorrow = candidate_window(now)
         scope = Scope(user_id=options.user_id, post_ids=options.post_ids)
+        posts = [
+            post_from_row(table, row)
+            for table in options.tables
+            for row in self._store.candidates(table, now, tomorrow, scope)
+        ]
+        # One profiles read for both tables: an owner's posts often sit in both.
+        zones = self._store.timezones([p.owner_id for p in posts if p.owner_id]) if posts else {}
         found: list[Candidate] = []
-        for table in options.tables:
-            rows = list(self._store.candidates(table, now, tomorrow, scope))
-            if not rows:
-                continue
-            posts = [post_from_row(table, row) for row in rows]
-            zones = self._store.timezones([p.owner_id for p in posts if p.owner_id])
-            for bare in posts:
-                post = replace(bare, owner_timezone=zones.get(bare.owner_id or ""))
-                candidate = evaluate(post, now, self._settings.max_lateness, force=bool(options.post_ids))
-                if candidate.warning:
-                    log.warning("%s: %s", post.ref, candidate.warning)
-                found.append(candidate)
+        for bare in posts:
+            post = replace(bare, owner_timezone=zones.get(bare.owner_id or ""))
+            candidate = evaluate(post, now, self._settings.max_lateness, force=bool(options.post_ids))
+            if candidate.warning:
+                log.warning("%s: %s", post.ref, candidate.warning)
+            found.append(candidate)
         return sorted(found, key=_sort_key)
 
     # ---- the run -------------------------------------------------------------------------------
