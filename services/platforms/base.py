@@ -141,7 +141,7 @@ class Limits:
     image_format_name: str = ""  # "JPEG"
     title_max_chars: int | None = None
     forbidden_chars: str = ""  # in title and text
-    needs_title: bool = False
+    title_required: bool = False
 
 
 def _n(value: int) -> str:
@@ -159,7 +159,7 @@ def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str
         return problems
     if job.kind in (IMAGE, CAROUSEL, VIDEO) and not job.media_urls:
         problems.append(f"This {job.kind} post has no media file attached.")
-    text = job.body if limits.needs_title else job.text
+    text = job.text
     if limits.text_max_chars is not None and len(text) > limits.text_max_chars:
         problems.append(
             f"{display_name} {limits.text_noun} are limited to {_n(limits.text_max_chars)} characters; "
@@ -195,7 +195,7 @@ def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str
                     f"{display_name} accepts only {limits.image_format_name} images; "
                     f"{url_name(url)} is not one."
                 )
-    if limits.needs_title and not job.title.strip():
+    if limits.title_required and not job.title.strip():
         problems.append(f"{display_name} needs a title; this post has none.")
     if limits.title_max_chars is not None and len(job.title) > limits.title_max_chars:
         problems.append(
@@ -203,10 +203,8 @@ def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str
             f"this one has {_n(len(job.title))}."
         )
     for char in limits.forbidden_chars:
-        if char in job.title or (limits.needs_title and char in job.body):
-            problems.append(
-                f"{display_name} does not allow the character {char!r} in titles or descriptions."
-            )
+        if char in job.title or char in job.text:
+            problems.append(f"{display_name} does not allow the character {char!r} in titles or text.")
     return problems
 
 
@@ -238,9 +236,13 @@ class Adapter(ABC):
     display_name: ClassVar[str]  # for messages: "Facebook"
     limits: ClassVar[Limits]
 
+    def as_sent(self, job: PublishJob) -> PublishJob:
+        """The job as the platform will receive it (an adapter that derives a title overrides this)."""
+        return job
+
     def check(self, job: PublishJob) -> None:
-        """Raise LimitError naming every limit the job breaks; no network call."""
-        problems = check_limits(self.display_name, self.limits, job)
+        """Raise LimitError naming every limit the job as sent breaks; no network call."""
+        problems = check_limits(self.display_name, self.limits, self.as_sent(job))
         if problems:
             raise LimitError(self.platform, " ".join(problems))
 

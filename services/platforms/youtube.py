@@ -29,7 +29,6 @@ import pytz
 from services.errors import (
     AmbiguousError,
     AuthError,
-    LimitError,
     PermanentError,
     PlatformConfigError,
     PlatformError,
@@ -45,7 +44,6 @@ from services.platforms.base import (
     PublishJob,
     PublishResult,
     TokenUpdate,
-    check_limits,
     platform_text,
     send,
     url_name,
@@ -86,25 +84,12 @@ class YouTubeAdapter(Adapter):
         text_max_bytes=5000,
         title_max_chars=100,
         forbidden_chars="<>",
-        needs_title=False,
+        title_required=True,
     )
 
-    def check(self, job: PublishJob) -> None:
-        """Raise LimitError naming every limit the title or description that would be sent breaks."""
-        sent = replace(job, title=video_title(job), text=job.body)
-        problems = check_limits(self.display_name, self.limits, sent)
-        if job.kind in self.limits.kinds:
-            if not sent.title:
-                problems.append(f"{self.display_name} needs a title; this post has neither a title nor text.")
-            # check_limits looks for forbidden characters in the body only when a title is required.
-            for char in self.limits.forbidden_chars:
-                if char in job.body and char not in sent.title:
-                    problems.append(
-                        f"{self.display_name} does not allow the character {char!r} "
-                        "in titles or descriptions."
-                    )
-        if problems:
-            raise LimitError(self.platform, " ".join(problems))
+    def as_sent(self, job: PublishJob) -> PublishJob:
+        """The title YouTube gets (the post's, else its first line) and the description as text."""
+        return replace(job, title=video_title(job), text=job.body)
 
     def publish(self, job: PublishJob, connection: Connection, ctx: AdapterContext) -> PublishResult:
         """Upload the video (resuming an earlier attempt's session if there is one)."""
