@@ -175,12 +175,11 @@ class _Reader:
         return value
 
     def duration(self, name: str) -> timedelta:
-        raw = self.text(name)
-        match = _DURATION.match(raw)
-        if not match:
+        try:
+            return parse_duration(self.text(name))
+        except ValueError:
             self.problems.append(f"{name} must be a duration such as 90s, 15m, 24h or 2d.")
             return parse_duration(VARIABLES[name][0])
-        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
     def url(self, name: str, *, required: bool = False) -> str:
         value = self.required(name) if required else self.text(name)
