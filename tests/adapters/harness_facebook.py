@@ -7,9 +7,9 @@ simulator (`serve_graph`) and a recorded AdapterContext around it (`graph_stack`
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,10 +29,9 @@ from services.platforms.base import (
     PlatformSettings,
     PublishJob,
     PublishResult,
-    TokenUpdate,
 )
 from services.platforms.facebook import FacebookAdapter
-from tests.adapters.harness import CLIENT_TIMEOUT_S, Harness, Running
+from tests.adapters.harness import CLIENT_TIMEOUT_S, Harness, ProgressRecorder, Running
 
 PAGE_ID = "104958162837461"
 # Shaped like a real Page token so that redaction tests see what production would log.
@@ -123,40 +122,12 @@ TLS = ssl.create_default_context()
 
 
 @dataclass
-class Recorder:
-    """Progress, sleep and token saving, recorded in call order.
-
-    `sending` records how many requests the simulator had seen, so a test can check that it
-    came right before the publishing call, and runs `on_sending` (to script a later fault).
-    """
-
-    requests_seen: Callable[[], int] = lambda: 0
-    on_sending: Callable[[], None] = lambda: None
-    events: list[tuple[str, Any]] = field(default_factory=list)
-    remembered: dict[str, Any] = field(default_factory=dict)
-
-    def remember(self, **remote_ids: Any) -> None:
-        self.remembered.update(remote_ids)
-        self.events.append(("remember", dict(remote_ids)))
-
-    def sending(self) -> None:
-        self.events.append(("sending", self.requests_seen()))
-        self.on_sending()
-
-    def sleep(self, seconds: float) -> None:
-        self.events.append(("sleep", seconds))
-
-    def save_token(self, connection: Connection, update: TokenUpdate) -> None:
-        self.events.append(("save_token", (connection.id, update)))
-
-
-@dataclass
 class GraphStack:
     """A running harness, the adapter's context and what the adapter recorded."""
 
     harness: Harness
     running: GraphRunning
-    recorder: Recorder
+    recorder: ProgressRecorder
     ctx: AdapterContext
 
     @property
@@ -182,7 +153,7 @@ def graph_stack(harness: Harness) -> Iterator[GraphStack]:
     """Start `harness` and build the AdapterContext the way the matrix does, with recorders."""
     with harness.start() as running:
         assert isinstance(running, GraphRunning)
-        recorder = Recorder(requests_seen=lambda: len(running.simulator.requests))
+        recorder = ProgressRecorder(counter=lambda: len(running.simulator.requests))
         with httpx.Client(timeout=running.settings.http_timeout_s, verify=TLS) as http:
             ctx = AdapterContext(
                 http=http,

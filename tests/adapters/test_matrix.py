@@ -27,9 +27,9 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
-from services.platforms.base import AdapterContext, Connection, PublishJob, PublishResult, TokenUpdate
+from services.platforms.base import AdapterContext, PublishJob, PublishResult
 from services.policy import DEFERRED, FAILED, RetryRules, outcome_for_error
-from tests.adapters.harness import SLOW_DELAY_S, Harness, Running, iter_harnesses
+from tests.adapters.harness import SLOW_DELAY_S, Harness, ProgressRecorder, Running, iter_harnesses
 
 HARNESSES = list(iter_harnesses())
 FAULTS = (
@@ -67,29 +67,16 @@ CASES = [
 ]
 
 
-class Recorder:
-    """The Progress a run would write to the post's metadata, kept in memory."""
-
-    def __init__(self, running: Running) -> None:
-        self.running = running
-        self.remote: dict[str, Any] = {}
-        self.sending_calls = 0
-        self.created_when_sending: list[int] = []
-        self.tokens: list[TokenUpdate] = []
-
-    def remember(self, **remote_ids: Any) -> None:
-        self.remote.update(remote_ids)
-
-    def sending(self) -> None:
-        self.sending_calls += 1
-        self.created_when_sending.append(len(self.running.simulator.created))
-
-    def save_token(self, connection: Connection, update: TokenUpdate) -> None:
-        assert connection.platform == self.running.connection.platform
-        self.tokens.append(update)
+def created_count(running: Running) -> int:
+    return len(running.simulator.created)
 
 
-def attempt(running: Running, job: PublishJob, recorder: Recorder, settings: Any = None) -> Any:
+def recorder_for(running: Running) -> ProgressRecorder:
+    """The Progress a run would write to the post's metadata, counting the posts created so far."""
+    return ProgressRecorder(counter=lambda: created_count(running))
+
+
+def attempt(running: Running, job: PublishJob, recorder: ProgressRecorder, settings: Any = None) -> Any:
     settings = settings or running.settings
     with httpx.Client(timeout=settings.http_timeout_s) as http:
         ctx = AdapterContext(
@@ -97,17 +84,16 @@ def attempt(running: Running, job: PublishJob, recorder: Recorder, settings: Any
             settings=settings,
             progress=recorder,
             now=lambda: datetime.now(UTC),
-            sleep=lambda _seconds: None,
+            sleep=recorder.sleep,
             save_token=recorder.save_token,
         )
         try:
-            return running.adapter.publish(job, running.connection, ctx)
+            outcome = running.adapter.publish(job, running.connection, ctx)
         except PlatformError as exc:
-            return exc
-
-
-def created_count(running: Running) -> int:
-    return len(running.simulator.created)
+            outcome = exc
+    for connection, _ in recorder.saved_tokens:  # tokens are only ever saved for this platform
+        assert connection.platform == running.connection.platform
+    return outcome
 
 
 @pytest.mark.parametrize(("harness", "kind", "fault"), CASES)
@@ -115,7 +101,7 @@ def test_adapter_fault_matrix(harness: Harness, kind: str, fault: str):
     """Each adapter classifies each fault as the contract says and never publishes twice."""
     with harness.start() as running:
         job = harness.job(running, kind)
-        recorder = Recorder(running)
+        recorder = recorder_for(running)
         step = harness.publish_step(kind)
         settings = None
         if fault == "unreachable":
@@ -143,12 +129,14 @@ def test_adapter_fault_matrix(harness: Harness, kind: str, fault: str):
             return
         if fault == "success":
             assert isinstance(first, PublishResult), first
-        if recorder.sending_calls:
-            assert recorder.created_when_sending[0] == 0, "sending was recorded after the post existed"
+        if recorder.sending_count:
+            assert recorder.counted("sending")[0] == ("sending", 0), (
+                "sending was recorded after the post existed"
+            )
         if isinstance(first, PublishResult):
             time.sleep(SLOW_DELAY_S + 0.3 if fault.startswith("slow") else 0)
             assert created_count(running) == 1
-            assert recorder.sending_calls >= 1
+            assert recorder.sending_count >= 1
             assert first.post_id
             return
         assert isinstance(first, RetryableError | AmbiguousError), first
@@ -156,9 +144,13 @@ def test_adapter_fault_matrix(harness: Harness, kind: str, fault: str):
             time.sleep(SLOW_DELAY_S + 0.3)  # let the platform finish what it was still doing
         # A later run retries (ambiguous outcomes too, reconciling first): prove it cannot duplicate.
         resumed = PublishJob(
-            **{**job.__dict__, "resume": dict(recorder.remote), "sending_started": recorder.sending_calls > 0}
+            **{
+                **job.__dict__,
+                "resume": dict(recorder.remembered),
+                "sending_started": recorder.sending_count > 0,
+            }
         )
-        second = attempt(running, resumed, Recorder(running))
+        second = attempt(running, resumed, recorder_for(running))
         assert isinstance(second, PublishResult), second
         assert created_count(running) == 1
 

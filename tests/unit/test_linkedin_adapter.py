@@ -48,7 +48,7 @@ from services.platforms.linkedin import (
     little_text,
     next_midnight_utc,
 )
-from tests.adapters.harness import SLOW_DELAY_S
+from tests.adapters.harness import SLOW_DELAY_S, ProgressRecorder
 from tests.adapters.harness_linkedin import HARNESS
 
 NOW = datetime(2026, 11, 28, 21, 30, tzinfo=UTC)
@@ -74,24 +74,16 @@ class World:
     http: httpx.Client
     media: MediaHost = field(default_factory=MediaHost)
     media_url: str = ""
-    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    saved: list[TokenUpdate] = field(default_factory=list)
-    sleeps: list[float] = field(default_factory=list)
-
-    def remember(self, **remote_ids: Any) -> None:
-        self.notes.append(("remember", remote_ids))
-
-    def sending(self) -> None:
-        self.notes.append(("sending", {}))
+    recorder: ProgressRecorder = field(default_factory=ProgressRecorder)
 
     def publish(self, job: PublishJob, connection: Connection = MEMBER) -> PublishResult:
         ctx = AdapterContext(
             http=self.http,
             settings=self.settings,
-            progress=self,
+            progress=self.recorder,
             now=lambda: NOW,
-            sleep=self.sleeps.append,
-            save_token=lambda _connection, update: self.saved.append(update),
+            sleep=self.recorder.sleep,
+            save_token=self.recorder.save_token,
         )
         return LinkedInAdapter().publish(job, connection, ctx)
 
@@ -100,14 +92,6 @@ class World:
 
     def requests(self, step: str) -> list[Any]:
         return [r for r in self.sim.requests if self.sim.step_of(r) == step]
-
-    def remembered(self) -> dict[str, Any]:
-        """Everything remembered so far, merged as the publisher stores it."""
-        merged: dict[str, Any] = {}
-        for kind, ids in self.notes:
-            if kind == "remember":
-                merged.update(ids)
-        return merged
 
 
 class Swappable:
@@ -236,7 +220,7 @@ def test_text_post_sends_the_contract_body_and_headers(world: World) -> None:
     }
     urn = world.sim.created[0]["id"]
     assert result == PublishResult(post_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}")
-    assert world.notes == [("sending", {})]
+    assert world.recorder.notes == [("sending", 0)]  # the World counts nothing: counter() is 0
 
 
 def test_every_reserved_character_arrives_whole(world: World) -> None:
@@ -255,7 +239,7 @@ def test_one_image_is_uploaded_and_posted_as_media(world: World) -> None:
     assert world.sim.posts[post["id"]]["content"] == {"media": {"id": urn}}
     assert world.sim.images[urn].sha256 == sha256_of("photo.jpg", 200_000)
     assert world.media.downloads == ["/media/photo.jpg"]
-    assert world.notes == [("remember", {"images": [urn], "image_urls": [url]}), ("sending", {})]
+    assert world.recorder.notes == [("remember", {"images": [urn], "image_urls": [url]}), ("sending", 0)]
 
 
 def test_several_images_are_posted_as_multi_image_in_order(world: World) -> None:
@@ -303,7 +287,7 @@ def test_image_urn_is_remembered_before_the_upload(world: World) -> None:
     with pytest.raises(RetryableError):
         world.publish(job("x", IMAGE, (url,)))
     [urn] = world.sim.images
-    assert world.notes == [("remember", {"images": [urn], "image_urls": [url]})]
+    assert world.recorder.notes == [("remember", {"images": [urn], "image_urls": [url]})]
     assert world.sim.created == []
 
 
@@ -313,7 +297,7 @@ def test_resume_reuses_available_images(world: World) -> None:
     world.sim.inject("rate_limit", step="posts")
     with pytest.raises(RateLimitedError):
         world.publish(job("Two pictures", CAROUSEL, urls))
-    earlier = world.remembered()
+    earlier = world.recorder.remembered
 
     world.publish(job("Two pictures", CAROUSEL, urls, resume=earlier, sending_started=True))
     assert len(world.requests("images_init")) == 2
@@ -326,9 +310,9 @@ def test_resume_uploads_again_an_image_whose_bytes_never_arrived(world: World) -
     world.sim.inject("reset_before", step="upload")
     with pytest.raises(RetryableError):
         world.publish(job("x", IMAGE, (url,)))
-    [broken] = world.remembered()["images"]
+    [broken] = world.recorder.remembered["images"]
 
-    world.publish(job("x", IMAGE, (url,), resume=world.remembered()))
+    world.publish(job("x", IMAGE, (url,), resume=world.recorder.remembered))
     assert len(world.requests("images_init")) == 2
     assert world.sim.created[0]["media"] != [broken]
 
@@ -339,10 +323,10 @@ def test_resume_uploads_again_only_the_images_whose_url_changed(world: World) ->
     world.sim.inject("rate_limit", step="posts")
     with pytest.raises(RateLimitedError):
         world.publish(job("x", CAROUSEL, urls))
-    a, b, c = world.remembered()["images"]
+    a, b, c = world.recorder.remembered["images"]
 
     edited = (urls[0], world.image("b2.jpg"), urls[2])
-    world.publish(job("x", CAROUSEL, edited, resume=world.remembered()))
+    world.publish(job("x", CAROUSEL, edited, resume=world.recorder.remembered))
     assert len(world.requests("images_init")) == 4
     [post] = world.sim.created
     assert post["media"][0::2] == [a, c]
@@ -353,7 +337,7 @@ def test_processing_images_are_polled_until_available(world: World) -> None:
     """An image still PROCESSING is polled, with ctx.sleep between checks, before posting."""
     world.sim.processing_polls = 3
     world.publish(job("x", IMAGE, (world.image("a.jpg"),)))
-    assert world.sleeps == [IMAGE_POLL_INTERVAL_S] * 3
+    assert world.recorder.sleeps == [IMAGE_POLL_INTERVAL_S] * 3
     assert len(world.sim.created) == 1
 
 
@@ -509,7 +493,7 @@ def test_expired_token_is_refreshed_saved_and_used(world: World) -> None:
     world.publish(job(), connection)
 
     [new_token] = world.sim.issued_tokens
-    assert world.saved == [
+    assert [update for _, update in world.recorder.saved_tokens] == [
         TokenUpdate(access_token=new_token, refresh_token="rt-1", expires_at=NOW + timedelta(seconds=5184000))
     ]
     [token_request] = world.requests("token")
@@ -533,7 +517,7 @@ def test_refreshed_token_serves_the_rest_of_the_attempt(world: World) -> None:
     [new_token] = world.sim.issued_tokens
     assert world.media.downloads == ["/media/a.jpg", "/media/a.jpg"]
     assert world.requests("posts")[0].headers["authorization"] == f"Bearer {new_token}"
-    assert len(world.saved) == 1
+    assert len(world.recorder.saved_tokens) == 1
 
 
 def test_token_is_refreshed_at_most_once(world: World) -> None:
@@ -564,7 +548,7 @@ def test_refused_refresh_asks_to_reconnect(world: World, refresh_token: str, con
     with pytest.raises(AuthError) as caught:
         world.publish(job(), connection)
     assert (caught.value.connection_status, caught.value.message) == (connection_status, RECONNECT)
-    assert (world.saved, world.sim.created) == ([], [])
+    assert (world.recorder.saved_tokens, world.sim.created) == ([], [])
 
 
 def test_token_endpoint_failure_is_retryable(world: World) -> None:

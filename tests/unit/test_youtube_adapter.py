@@ -6,7 +6,7 @@ import hashlib
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,38 +43,12 @@ from services.platforms.base import (
     TokenUpdate,
 )
 from services.platforms.youtube import YouTubeAdapter, classify, next_pacific_midnight
+from tests.adapters.harness import ProgressRecorder
 
 CHUNK = 256 * 1024
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 ACCESS_TOKEN = "ya29.connection-access-token"
 REFRESH_TOKEN = "1//connection-refresh-token"
-
-
-class Recorder:
-    """The run's progress notes and token store, recorded with how many YouTube calls preceded them."""
-
-    def __init__(self, youtube: YouTubeSimulator) -> None:
-        self.youtube = youtube
-        self.events: list[tuple[str, dict[str, Any], int]] = []
-        self.saved: list[tuple[Connection, TokenUpdate]] = []
-        self.on_sending: Callable[[], None] = lambda: None
-
-    def remember(self, **remote_ids: Any) -> None:
-        self.events.append(("remember", remote_ids, len(self.youtube.requests)))
-
-    def sending(self) -> None:
-        self.events.append(("sending", {}, len(self.youtube.requests)))
-        self.on_sending()
-
-    def save_token(self, connection: Connection, update: TokenUpdate) -> None:
-        self.saved.append((connection, update))
-
-    def remembered(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for kind, ids, _ in self.events:
-            if kind == "remember":
-                merged.update(ids)
-        return merged
 
 
 @dataclass
@@ -84,7 +58,7 @@ class Stack:
     media: MediaHost
     media_url: str
     settings: PlatformSettings
-    recorder: Recorder
+    recorder: ProgressRecorder
     clients: list[httpx.Client] = field(default_factory=list)
 
     def job(self, size: int = 3 * CHUNK + 1234, name: str = "clip.mp4", **changes: Any) -> PublishJob:
@@ -121,7 +95,7 @@ class Stack:
             settings=chosen,
             progress=self.recorder,
             now=lambda: now,
-            sleep=lambda _seconds: None,
+            sleep=self.recorder.sleep,
             save_token=self.recorder.save_token,
         )
 
@@ -156,7 +130,8 @@ def stack() -> Iterator[Stack]:
             youtube_chunk_bytes=CHUNK,
             http_timeout_s=5.0,
         )
-        running = Stack(youtube, oauth, media, mh.url, settings, Recorder(youtube))
+        recorder = ProgressRecorder(counter=lambda: len(youtube.requests))
+        running = Stack(youtube, oauth, media, mh.url, settings, recorder)
         yield running
         for client in running.clients:
             client.close()
@@ -225,10 +200,11 @@ def test_session_is_remembered_before_any_byte_is_sent(stack: Stack) -> None:
     location = stack.youtube.requests[0]
     upload_id = next(iter(stack.youtube.sessions))
     assert location.method == "POST"
-    assert stack.recorder.events[0][0] == "remember"
-    assert stack.recorder.events[0][1]["upload_size"] == size
-    assert stack.recorder.events[0][1]["upload_url"].endswith(f"&upload_id={upload_id}")
-    assert [(kind, calls) for kind, _, calls in stack.recorder.events] == [("remember", 1), ("sending", 1)]
+    notes = stack.recorder.notes
+    assert notes[0][0] == "remember"
+    assert notes[0][1]["upload_size"] == size
+    assert notes[0][1]["upload_url"].endswith(f"&upload_id={upload_id}")
+    assert stack.recorder.counted("remember", "sending") == [("remember", 1), ("sending", 1)]
 
 
 def test_token_travels_in_the_authorization_header_only(stack: Stack) -> None:
@@ -237,7 +213,7 @@ def test_token_travels_in_the_authorization_header_only(stack: Stack) -> None:
     for request in stack.youtube.requests:
         assert request.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
         assert ACCESS_TOKEN not in request.path + str(request.query)
-    assert ACCESS_TOKEN not in str(stack.recorder.remembered())
+    assert ACCESS_TOKEN not in str(stack.recorder.remembered)
 
 
 # ---- Google tokens -------------------------------------------------------------------------------
@@ -250,7 +226,7 @@ def test_refreshes_first_when_the_expiry_is_unknown(stack: Stack) -> None:
     assert len(stack.oauth.requests) == 1
     assert stack.oauth.requests[0].form["refresh_token"] == REFRESH_TOKEN
     new_token = stack.oauth.issued[0]
-    assert stack.recorder.saved == [
+    assert stack.recorder.saved_tokens == [
         (connection, TokenUpdate(new_token, REFRESH_TOKEN, NOW + timedelta(seconds=3599)))
     ]
     assert {request.headers["authorization"] for request in stack.youtube.requests} == {f"Bearer {new_token}"}
@@ -268,7 +244,7 @@ def test_refreshes_only_within_five_minutes_of_expiry(
     )
     stack.publish(stack.job(1000), connection)
     assert len(stack.oauth.requests) == (1 if refreshed else 0)
-    assert len(stack.recorder.saved) == (1 if refreshed else 0)
+    assert len(stack.recorder.saved_tokens) == (1 if refreshed else 0)
 
 
 def test_no_refresh_without_client_credentials(stack: Stack) -> None:
@@ -404,7 +380,7 @@ def test_session_start_outage_is_retryable(stack: Stack) -> None:
     stack.youtube.inject("server_error", step="session")
     with pytest.raises(RetryableError):
         stack.publish()
-    assert stack.recorder.events == []
+    assert stack.recorder.notes == []
 
 
 @pytest.mark.parametrize(
@@ -523,7 +499,7 @@ def test_expired_session_is_replaced_by_a_new_one(stack: Stack) -> None:
     size = CHUNK + 3
     stack.publish(stack.job(size))
     assert stack.steps()[:3] == ["session", "upload", "session"]
-    urls = [ids["upload_url"] for kind, ids, _ in stack.recorder.events if kind == "remember"]
+    urls = [ids["upload_url"] for kind, ids in stack.recorder.events if kind == "remember"]
     assert len(urls) == 2
     assert urls[0] != urls[1]
     assert len(stack.youtube.created) == 1
@@ -537,7 +513,7 @@ def test_repeated_breaks_mid_upload_are_retryable_and_resume_next_run(stack: Sta
         stack.youtube.inject_at_byte("server_error", CHUNK)
     with pytest.raises(RetryableError):
         stack.publish(stack.job(size))
-    resume = stack.recorder.remembered()
+    resume = stack.recorder.remembered
     assert set(resume) == {"upload_url", "upload_size"}
     assert stack.youtube.created == []
 
@@ -560,7 +536,7 @@ def test_unanswered_last_chunk_is_ambiguous_then_found_next_run(stack: Stack) ->
     assert len(stack.youtube.created) == 1
 
     downloads = len(stack.media.downloads)
-    result = stack.publish(replace(job, resume=stack.recorder.remembered(), sending_started=True))
+    result = stack.publish(replace(job, resume=stack.recorder.remembered, sending_started=True))
     assert result.post_id == stack.youtube.created[0]["id"]
     assert len(stack.youtube.created) == 1
     assert stack.steps()[-1] == "resume_query"
@@ -570,7 +546,7 @@ def test_unanswered_last_chunk_is_ambiguous_then_found_next_run(stack: Stack) ->
 def test_resume_of_an_expired_session_starts_a_new_one(stack: Stack) -> None:
     """A remembered session that answers 404 is replaced; the video is uploaded once."""
     stack.publish(stack.job(1000))
-    old = stack.recorder.remembered()
+    old = stack.recorder.remembered
     stack.youtube.expire()
     stack.youtube.created.clear()
     stack.publish(stack.job(1000, resume=old, sending_started=True))
@@ -584,7 +560,7 @@ def test_resume_after_the_file_changed_starts_a_new_session(stack: Stack) -> Non
     stack.youtube.inject("server_error", step="resume_query", times=3)
     with pytest.raises(RetryableError):
         stack.publish(stack.job(3 * CHUNK))
-    resume = stack.recorder.remembered()
+    resume = stack.recorder.remembered
     stack.publish(stack.job(CHUNK + 50, resume=resume, sending_started=True))
     assert len(stack.youtube.created) == 1
     assert stack.youtube.created[0]["sha256"] == sha256_of("clip.mp4", CHUNK + 50)
