@@ -108,6 +108,8 @@ class Stack:
             "INSTAGRAM_POLL_MAX": "10",
             "HTTP_TIMEOUT_SECONDS": "10",
             "PUBLISH_RETRY_DELAY": "1m",
+            # Every simulator and the media host live on loopback, which production refuses.
+            "MEDIA_ALLOWED_HOSTS": "127.0.0.1",
         }
 
     def close(self) -> None:

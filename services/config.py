@@ -59,6 +59,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "YOUTUBE_CHUNK_BYTES": ("2097152", "Upload chunk size, a multiple of 262144"),
     "INSTAGRAM_POLL_INTERVAL_SECONDS": ("5", "Wait between Instagram container status checks"),
     "INSTAGRAM_POLL_MAX": ("6", "Status checks per run before a processing video is left for the next run"),
+    "MEDIA_ALLOWED_HOSTS": (
+        "",
+        "Comma-separated hosts or networks (CIDR) whose media may be fetched although private or "
+        "loopback; development only, empty in production",
+    ),
+    "MEDIA_MAX_BYTES": ("2147483648", "Largest media file the publisher downloads (bytes)"),
     "LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
     "LOG_FORMAT": ("text", "text, or json for one JSON object per line"),
     "LOG_FILE": ("logs/content_publisher.log", "Log file (relative to the project root); - = stderr only"),
@@ -248,6 +254,10 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
         instagram_poll_interval_s=r.number("INSTAGRAM_POLL_INTERVAL_SECONDS", minimum=-1),
         instagram_poll_max=r.integer("INSTAGRAM_POLL_MAX", minimum=1),
         http_timeout_s=r.number("HTTP_TIMEOUT_SECONDS"),
+        media_allowed_hosts=tuple(
+            part.strip() for part in r.text("MEDIA_ALLOWED_HOSTS").split(",") if part.strip()
+        ),
+        media_max_bytes=r.integer("MEDIA_MAX_BYTES", minimum=1024),
     )
     config = Config(
         supabase_url=supabase_url,

@@ -158,11 +158,12 @@ class ContentPublisher:
         try:
             access = self._cipher.decrypt(row.get("access_token_encrypted"))
             refresh = self._cipher.decrypt(row.get("refresh_token_encrypted"))
+            app_password = self._cipher.decrypt(row.get("wordpress_app_password_encrypted"))
         except DamagedTokenError:
             raise InvalidPostError(
                 f"The saved {adapter.display_name} connection is damaged: reconnect the account in the app."
             ) from None
-        if not access:
+        if not access and not app_password:
             raise InvalidPostError(
                 f"The {adapter.display_name} connection has no access token: "
                 "reconnect the account in the app."
@@ -178,13 +179,17 @@ class ContentPublisher:
             platform=str(row.get("platform")),
             page_id=_text(row.get("page_id")),
             page_name=_text(row.get("page_name")),
-            access_token=access,
+            access_token=access or "",
             refresh_token=refresh,
             token_expires_at=expires_at,
             linkedin_id=_text(row.get("linkedin_id")),
             organization_id=_text(row.get("organization_id")),
             instagram_id=_text(row.get("instagram_id")),
             account_type=_text(row.get("account_type")),
+            page_username=_text(row.get("page_username")),
+            wordpress_site_url=_text(row.get("wordpress_site_url")),
+            wordpress_username=_text(row.get("wordpress_username")),
+            wordpress_app_password=app_password,
         )
 
     def _save_token(self, connection: Connection, update: TokenUpdate) -> None:

@@ -9,17 +9,36 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from services.platforms.base import CAROUSEL, IMAGE, TEXT, VIDEO, PublishJob
+from services.platforms.base import (
+    BLOG,
+    CAROUSEL,
+    DOCUMENT,
+    IMAGE,
+    LINK,
+    MEDIA_DOCUMENT,
+    MEDIA_IMAGE,
+    MEDIA_VIDEO,
+    PRIVACY_VALUES,
+    REEL,
+    STORY,
+    TEXT,
+    VIDEO,
+    PublishJob,
+)
 
 CREATED_CONTENT = "created_content"
 CONTENT_POSTS = "content_posts"
 TABLES = (CREATED_CONTENT, CONTENT_POSTS)
 
-VIDEO_KINDS = frozenset({"video", "reel", "short_video", "long_video", "short_video or reel"})
+REEL_KINDS = frozenset({"reel", "short_video", "short_video or reel"})
+VIDEO_KINDS = frozenset({"video", "long_video"}) | REEL_KINDS
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".3gp")
-_OTHER_KINDS = {"story": "story", "blog": "blog", "email": "email", "message": "message"}
+DOCUMENT_EXTENSIONS = (".pdf", ".ppt", ".pptx", ".doc", ".docx")
+# Kinds no adapter publishes (the app sends them by other means): kept by name for the error.
+_OTHER_KINDS = {"email": "email", "message": "message"}
 
 # Keys the publisher keeps in a post's metadata besides the contract's (documented in README).
 REMOTE_KEY = "_publish_remote"  # ids an adapter remembered (container, upload session, ...)
@@ -121,13 +140,28 @@ def build_text(title: str, content: str, hashtags: tuple[str, ...]) -> str:
     return "\n\n".join(parts)
 
 
+def _url_path(url: str) -> str:
+    return url.split("?", 1)[0].split("#", 1)[0].lower()
+
+
 def _is_video_url(url: str) -> bool:
-    path = url.split("?", 1)[0].split("#", 1)[0].lower()
-    return path.endswith(VIDEO_EXTENSIONS)
+    return _url_path(url).endswith(VIDEO_EXTENSIONS)
+
+
+def media_kind_of(url: str, media_type: str = "") -> str:
+    """What one media URL holds: by its extension, else by metadata.media_type, else an image."""
+    path = _url_path(url)
+    if path.endswith(VIDEO_EXTENSIONS):
+        return MEDIA_VIDEO
+    if path.endswith(DOCUMENT_EXTENSIONS):
+        return MEDIA_DOCUMENT
+    if media_type in (MEDIA_VIDEO, MEDIA_DOCUMENT):
+        return media_type
+    return MEDIA_IMAGE
 
 
 def resolve_media(post: Post) -> tuple[str, tuple[str, ...]]:
-    """The post kind (text, image, carousel, video, or an unsupported one) and its media URLs."""
+    """The post kind (one of services.platforms.base.KINDS, or an unsupported one) and its media URLs."""
     meta = post.metadata
     cols = post.media_columns
     carousel = _string_list(meta.get("carousel_images"), "carousel images")
@@ -141,20 +175,78 @@ def resolve_media(post: Post) -> tuple[str, tuple[str, ...]]:
     else:
         single = _string_list(cols.get("primary_image_url"), "image URL")
     video_url = _string_list(meta.get("video_url"), "video URL")
+    media_type = str(meta.get("media_type") or "").strip().lower()
+    if post.kind in _OTHER_KINDS:
+        return _OTHER_KINDS[post.kind], tuple(carousel or single)
+    if post.kind == "story":
+        return STORY, tuple((video_url or single or carousel)[:1])
+    if post.kind == "blog":
+        return BLOG, tuple((single or carousel)[:1])
     is_video = (
         post.kind in VIDEO_KINDS
-        or str(meta.get("media_type") or "").lower() == "video"
+        or media_type == MEDIA_VIDEO
         or any(_is_video_url(url) for url in (video_url or single[:1]))
     )
     if is_video:
-        return VIDEO, tuple((video_url or single or carousel)[:1])
-    if post.kind in _OTHER_KINDS:
-        return _OTHER_KINDS[post.kind], tuple(carousel or single)
+        return REEL if post.kind in REEL_KINDS else VIDEO, tuple((video_url or single or carousel)[:1])
     if post.kind == "carousel" or len(carousel) >= 2:
         return CAROUSEL, tuple(carousel)
-    if carousel or single:
-        return IMAGE, tuple((carousel or single)[:1])
+    media = (carousel or single)[:1]
+    if media and media_kind_of(media[0], media_type) == MEDIA_DOCUMENT:
+        return DOCUMENT, tuple(media)
+    if media:
+        return IMAGE, tuple(media)
+    if meta.get("link") not in (None, ""):
+        return LINK, ()
     return TEXT, ()
+
+
+def _url_option(meta: Mapping[str, Any], key: str) -> str | None:
+    value = meta.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value.strip(), re.IGNORECASE):
+        raise InvalidPostError(
+            f"The post's {key} ({_shown(value)}) is not a web address starting with http:// or https://."
+        )
+    return value.strip()
+
+
+def _flag_option(meta: Mapping[str, Any], key: str) -> bool | None:
+    value = meta.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise InvalidPostError(f"The post's {key} setting ({_shown(value)}) must be true or false.")
+
+
+def _privacy_option(meta: Mapping[str, Any]) -> str | None:
+    value = meta.get("privacy")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().lower() in PRIVACY_VALUES:
+        return value.strip().lower()
+    raise InvalidPostError(
+        f"The post's privacy ({_shown(value)}) must be one of {', '.join(PRIVACY_VALUES)}."
+    )
+
+
+def _category_option(meta: Mapping[str, Any]) -> str | None:
+    value = meta.get("category")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not text.isdigit():
+        raise InvalidPostError(f"The post's category ({_shown(value)}) must be a YouTube category number.")
+    return text
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def build_job(post: Post) -> PublishJob:
@@ -169,6 +261,9 @@ def build_job(post: Post) -> PublishJob:
     if not text:
         raise InvalidPostError("The post is empty: it has no title, text or hashtags.")
     remote = post.metadata.get(REMOTE_KEY)
+    meta = post.metadata
+    media_type = str(meta.get("media_type") or "").strip().lower()
+    sending = meta.get(SENDING_KEY)
     return PublishJob(
         ref=post.ref,
         kind=kind,
@@ -178,5 +273,24 @@ def build_job(post: Post) -> PublishJob:
         hashtags=hashtags,
         media_urls=media,
         resume=dict(remote) if isinstance(remote, dict) else {},
-        sending_started=bool(post.metadata.get(SENDING_KEY)),
+        sending_started=bool(sending),
+        sending_at=_timestamp_or_none(sending),
+        media_kinds=tuple(media_kind_of(url, media_type if len(media) == 1 else "") for url in media),
+        link=_url_option(meta, "link"),
+        thumbnail=_url_option(meta, "thumbnail"),
+        privacy=_privacy_option(meta),
+        category=_category_option(meta),
+        made_for_kids=_flag_option(meta, "made_for_kids"),
+        share_to_feed=_flag_option(meta, "share_to_feed"),
     )
+
+
+def _timestamp_or_none(value: Any) -> datetime | None:
+    """Our own timestamp key read back; garbage there reads as unknown, never as an error."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

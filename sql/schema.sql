@@ -110,5 +110,11 @@ CREATE TABLE IF NOT EXISTS public.platform_connections (
     last_posted_at timestamp,
     last_token_refresh timestamp,
     updated_at timestamp DEFAULT now(),
+    token_source varchar(20) DEFAULT 'oauth',
+    wordpress_site_url text,
+    wordpress_username text,
+    wordpress_app_password_encrypted text,
+    wordpress_site_name text,
+    wordpress_metadata jsonb,
     UNIQUE (user_id, platform, page_id)
 );

@@ -26,9 +26,18 @@ import httpx
 from services.errors import AmbiguousError, LimitError, RetryableError
 from services.redaction import scrub
 
-# Post kinds the publisher understands, derived from the app's content_type/post_type values.
+# Post kinds the publisher understands, derived from the app's content_type/post_type values
+# (services.posts.resolve_media says which row becomes which kind).
 TEXT, IMAGE, CAROUSEL, VIDEO = "text", "image", "carousel", "video"
-KINDS = (TEXT, IMAGE, CAROUSEL, VIDEO)
+REEL = "reel"  # a short vertical video: Facebook/Instagram reel, YouTube Short
+STORY = "story"  # one image or video that disappears after 24 h
+LINK = "link"  # text with metadata.link to preview, no media
+DOCUMENT = "document"  # a PDF (or PPT/DOC) shown as a document post
+BLOG = "blog"  # a blog entry: title, body, optional featured image
+KINDS = (TEXT, IMAGE, CAROUSEL, VIDEO, REEL, STORY, LINK, DOCUMENT, BLOG)
+# What one media URL holds (PublishJob.media_kinds).
+MEDIA_IMAGE, MEDIA_VIDEO, MEDIA_DOCUMENT = "image", "video", "document"
+PRIVACY_VALUES = ("public", "unlisted", "private")
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,21 @@ class PublishJob:
     media_urls: tuple[str, ...]  # images (in order) or the one video
     resume: Mapping[str, Any] = field(default_factory=dict)  # ids an earlier attempt remembered
     sending_started: bool = False  # an earlier attempt reached a publishing call
+    # When the earlier attempt's "sending" mark was set (reconciliation looks only after it).
+    sending_at: datetime | None = None
+    # Per media URL: MEDIA_IMAGE, MEDIA_VIDEO or MEDIA_DOCUMENT (empty: all images, as before).
+    media_kinds: tuple[str, ...] = ()
+    # The app's optional metadata keys, validated by services.posts (None: not set).
+    link: str | None = None  # metadata.link: URL to preview
+    thumbnail: str | None = None  # metadata.thumbnail: cover / thumbnail image URL
+    privacy: str | None = None  # metadata.privacy: one of PRIVACY_VALUES
+    category: str | None = None  # metadata.category: YouTube category id
+    made_for_kids: bool | None = None  # metadata.made_for_kids
+    share_to_feed: bool | None = None  # metadata.share_to_feed
+
+    def media_kind(self, index: int) -> str:
+        """What the media URL at `index` holds."""
+        return self.media_kinds[index] if index < len(self.media_kinds) else MEDIA_IMAGE
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,12 @@ class Connection:
     organization_id: str | None = None
     instagram_id: str | None = None
     account_type: str | None = None
+    page_username: str | None = None
+    # WordPress connections: the site as the user typed it, the WordPress user and the
+    # decrypted application password.
+    wordpress_site_url: str | None = None
+    wordpress_username: str | None = None
+    wordpress_app_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -79,6 +109,22 @@ class TokenUpdate:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     expires_at: datetime | None = None
+
+
+class TokenVault(Protocol):
+    """The stored tokens of connections, shared by every lane of a run and every server."""
+
+    def refresh(self, connection: Connection, exchange: Callable[[Connection], TokenUpdate]) -> Connection:
+        """Refresh the connection's token: one refresh per connection at a time, across servers.
+
+        Holding the connection's refresh lock, the vault re-reads the stored tokens. If they
+        differ from `connection`'s (another lane or server refreshed meanwhile) it returns the
+        stored connection without calling `exchange`. Otherwise it calls `exchange` with the
+        stored connection and stores the new tokens *before* returning the connection holding
+        them. When `exchange` raises an AuthError it re-reads once more, and returns the stored
+        connection if it changed (someone else rotated the token), else lets the error through.
+        """
+        ...
 
 
 class Progress(Protocol):
@@ -112,6 +158,10 @@ class PlatformSettings:
     instagram_poll_interval_s: float = 5.0
     instagram_poll_max: int = 60
     http_timeout_s: float = 30.0
+    # Media URLs come from users: hosts (or CIDR networks) that may be fetched although they
+    # are private or loopback. Empty in production; the sandbox and tests allow loopback.
+    media_allowed_hosts: tuple[str, ...] = ()
+    media_max_bytes: int = 2 * 1024**3
 
 
 @dataclass
@@ -124,6 +174,9 @@ class AdapterContext:
     now: Callable[[], datetime]
     sleep: Callable[[float], None]
     save_token: Callable[[Connection, TokenUpdate], None]
+    # Serialised refreshes (services.platforms.oauth uses it); None: refresh and save_token
+    # directly, as a single adapter test does.
+    tokens: TokenVault | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +210,7 @@ def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str
             f"The scheduler cannot publish {job.kind} posts to {display_name} (it can publish: {kinds})."
         )
         return problems
-    if job.kind in (IMAGE, CAROUSEL, VIDEO) and not job.media_urls:
+    if job.kind in (IMAGE, CAROUSEL, VIDEO, REEL, STORY, DOCUMENT) and not job.media_urls:
         problems.append(f"This {job.kind} post has no media file attached.")
     text = job.text
     if limits.text_max_chars is not None and len(text) > limits.text_max_chars:
@@ -187,8 +240,10 @@ def check_limits(display_name: str, limits: Limits, job: PublishJob) -> list[str
             problems.append(
                 f"{display_name} carousels are limited to {limits.images_max} images; this one has {count}."
             )
-    if limits.image_extensions and job.kind in (IMAGE, CAROUSEL):
-        for url in job.media_urls:
+    if limits.image_extensions and job.kind in (IMAGE, CAROUSEL, STORY):
+        for index, url in enumerate(job.media_urls):
+            if job.media_kind(index) != MEDIA_IMAGE:
+                continue
             ext = url_extension(url)
             if ext not in limits.image_extensions:
                 problems.append(

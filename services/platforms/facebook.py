@@ -31,7 +31,7 @@ from services.errors import AmbiguousError, AuthError, PlatformError, RetryableE
 from services.platforms.base import (
     CAROUSEL,
     IMAGE,
-    KINDS,
+    REEL,
     TEXT,
     VIDEO,
     Adapter,
@@ -80,7 +80,9 @@ class FacebookAdapter(Adapter):
 
     platform: ClassVar[str] = PLATFORM
     display_name: ClassVar[str] = "Facebook"
-    limits: ClassVar[Limits] = Limits(kinds=frozenset(KINDS), text_max_chars=TEXT_MAX_CHARS)
+    limits: ClassVar[Limits] = Limits(
+        kinds=frozenset({TEXT, IMAGE, CAROUSEL, VIDEO, REEL}), text_max_chars=TEXT_MAX_CHARS
+    )
 
     def publish(self, job: PublishJob, connection: Connection, ctx: AdapterContext) -> PublishResult:
         """Publish `job` on the connection's Page, reconciling first after an interrupted send."""
@@ -136,7 +138,7 @@ class _PagePost:
             for i, photo_id in enumerate(self._upload_photos()):
                 data[f"attached_media[{i}]"] = json.dumps({"media_fbid": photo_id})
             return self._publish(f"{self.base}/{page}/feed", data, id_key="id")
-        if job.kind == VIDEO:
+        if job.kind in (VIDEO, REEL):
             video_base = self.ctx.settings.meta_graph_video_url.rstrip("/")
             data = {"file_url": job.media_urls[0], "description": job.text}
             return self._publish(f"{video_base}/{page}/videos", data, id_key="id")
@@ -182,7 +184,7 @@ class _PagePost:
 
     def find_published(self) -> str | None:
         """The id of our post if it is on the Page since `since`, else None."""
-        if self.job.kind == VIDEO:
+        if self.job.kind in (VIDEO, REEL):
             url, text_field = f"{self.base}/{self.page}/videos", "description"
         else:
             url, text_field = f"{self.base}/{self.page}/published_posts", "message"

@@ -37,6 +37,7 @@ from services.errors import (
 from services.platforms.base import (
     CAROUSEL,
     IMAGE,
+    REEL,
     VIDEO,
     Adapter,
     AdapterContext,
@@ -86,7 +87,7 @@ class InstagramAdapter(Adapter):
     platform: ClassVar[str] = PLATFORM
     display_name: ClassVar[str] = "Instagram"
     limits: ClassVar[Limits] = Limits(
-        kinds=frozenset({IMAGE, CAROUSEL, VIDEO}),
+        kinds=frozenset({IMAGE, CAROUSEL, VIDEO, REEL}),
         text_noun="captions",
         text_max_chars=2200,
         hashtags_max=30,
@@ -180,7 +181,7 @@ class _InstagramPost:
         children: list[str] = []
         if job.kind == IMAGE:
             data["image_url"] = job.media_urls[0]
-        elif job.kind == VIDEO:
+        elif job.kind in (VIDEO, REEL):
             data.update(media_type="REELS", video_url=job.media_urls[0])
         elif job.kind == CAROUSEL:
             children = self.create_children()

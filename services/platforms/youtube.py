@@ -36,6 +36,7 @@ from services.errors import (
     RetryableError,
 )
 from services.platforms.base import (
+    REEL,
     VIDEO,
     Adapter,
     AdapterContext,
@@ -79,7 +80,7 @@ class YouTubeAdapter(Adapter):
     # needs_title is False because a post without a title uses the first line of its text;
     # check() below applies these limits to the title and description actually sent.
     limits = Limits(
-        kinds=frozenset({VIDEO}),
+        kinds=frozenset({VIDEO, REEL}),
         text_noun="descriptions",
         text_max_bytes=5000,
         title_max_chars=100,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.platforms.base import CAROUSEL, IMAGE, TEXT, VIDEO
+from services.platforms.base import BLOG, CAROUSEL, DOCUMENT, IMAGE, LINK, REEL, STORY, TEXT, VIDEO
 from services.posts import (
     CONTENT_POSTS,
     CREATED_CONTENT,
@@ -99,8 +99,10 @@ MEDIA_CASES = [
         CAROUSEL,
         ("https://m/1.jpg", "https://m/2.jpg"),
     ),
-    (cc(content_type="reel", media_url="https://x/v"), VIDEO, ("https://x/v",)),
-    (cc(content_type="short_video or reel", media_url="https://x/v"), VIDEO, ("https://x/v",)),
+    (cc(content_type="reel", media_url="https://x/v"), REEL, ("https://x/v",)),
+    (cc(content_type="short_video or reel", media_url="https://x/v"), REEL, ("https://x/v",)),
+    (cc(content_type="short_video", media_url="https://x/v.mp4"), REEL, ("https://x/v.mp4",)),
+    (cc(content_type="long_video", media_url="https://x/v"), VIDEO, ("https://x/v",)),
     (cc(media_url="https://x/clip.MP4?sig=1"), VIDEO, ("https://x/clip.MP4?sig=1",)),
     (cc(metadata={"media_type": "video"}, media_url="https://x/v"), VIDEO, ("https://x/v",)),
     (
@@ -108,7 +110,18 @@ MEDIA_CASES = [
         VIDEO,
         ("https://x/meta.mp4",),
     ),
-    (cc(content_type="story", media_url="https://x/a.jpg"), "story", ("https://x/a.jpg",)),
+    (cc(content_type="story", media_url="https://x/a.jpg"), STORY, ("https://x/a.jpg",)),
+    (cc(content_type="story", metadata={"video_url": "https://x/s.mp4"}), STORY, ("https://x/s.mp4",)),
+    (cc(content_type="blog", images=["https://x/1.jpg", "https://x/2.jpg"]), BLOG, ("https://x/1.jpg",)),
+    (cc(content_type="blog"), BLOG, ()),
+    (cc(media_url="https://x/deck.pdf"), DOCUMENT, ("https://x/deck.pdf",)),
+    (cc(metadata={"link": "https://example.com/a"}), LINK, ()),
+    (
+        cc(metadata={"link": "https://example.com/a"}, media_url="https://x/a.jpg"),
+        IMAGE,
+        ("https://x/a.jpg",),
+    ),
+    (cc(content_type="email"), "email", ()),
     (cp(), TEXT, ()),
     (cp(post_type="image", primary_image_url="https://x/p.jpg"), IMAGE, ("https://x/p.jpg",)),
     (
@@ -164,3 +177,47 @@ def test_job_carries_resume_state():
     assert job.resume == {"container_id": "C1"}
     assert job.sending_started is True
     assert build_job(cc()).sending_started is False
+
+
+def test_mixed_carousel_names_each_media_kind():
+    """A carousel mixing images and videos says, per URL, which is which."""
+    job = build_job(cc(content_type="carousel", images=["https://x/1.jpg", "https://x/2.mp4", "https://x/3"]))
+    assert job.media_kinds == ("image", "video", "image")
+
+
+def test_metadata_options_are_read_under_the_apps_names():
+    """link, thumbnail, privacy, category, made_for_kids and share_to_feed come from metadata."""
+    meta = {
+        "link": " https://example.com/a ",
+        "thumbnail": "https://x/t.jpg",
+        "privacy": "Unlisted",
+        "category": 27,
+        "made_for_kids": "false",
+        "share_to_feed": True,
+    }
+    job = build_job(cc(metadata=meta))
+    assert (job.link, job.thumbnail, job.privacy, job.category) == (
+        "https://example.com/a",
+        "https://x/t.jpg",
+        "unlisted",
+        "27",
+    )
+    assert (job.made_for_kids, job.share_to_feed) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("meta", "words"),
+    [
+        ({"link": "javascript:alert(1)"}, "link"),
+        ({"thumbnail": 5}, "thumbnail"),
+        ({"privacy": "friends"}, "privacy"),
+        ({"category": "music"}, "category"),
+        ({"category": True}, "category"),
+        ({"made_for_kids": "yes"}, "made_for_kids"),
+        ({"share_to_feed": 1}, "share_to_feed"),
+    ],
+)
+def test_bad_metadata_options_fail_with_the_key_named(meta, words):
+    """A malformed option is the post's error, naming the key and its value."""
+    with pytest.raises(InvalidPostError, match=words):
+        build_job(cc(metadata=meta))
