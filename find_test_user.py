@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from services.config import load_config, read_environment, secret_values
 from services.errors import ConfigError, StoreError
+from services.operator_reads import OperatorReads
 from services.posts import TABLES
 from services.redaction import register_secret, scrub
 from services.store import Store, make_client
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     email = (args.email or config.test_user_email or DEFAULT_EMAIL).strip()
     try:
-        store = Store(make_client(config))
+        store = OperatorReads(Store(make_client(config)))
         user, searched = store.find_user(email)
         if user is None:
             print(

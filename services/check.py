@@ -6,9 +6,12 @@ Checks, in order (a database that cannot be reached skips the checks that need i
 3. the migration is installed: every column and function the run uses exists;
 4. ENCRYPTION_KEY decrypts every active connection's tokens (the failing connections are named,
    a token never is);
+   the API's effective "Max rows" setting (measured; the run pages correctly under any value);
 5. platform URLs and versions: https, a Graph API version, a LinkedIn version less than 12
    months old, client credentials where connections need refreshing;
-6. the log file can be written.
+6. the log file can be written;
+7. YouTube videos published in the last week that YouTube made private against the request
+   (an unverified Google project).
 A PROBLEM makes the command exit non-zero; a WARNING is printed but does not.
 """
 
@@ -18,15 +21,16 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from services.config import Config
-from services.errors import EncryptionKeyError, StoreError
-from services.store import MIGRATION_MARK, Store
-from services.tokens import DamagedTokenError, TokenCipher
+from services.errors import StoreError
+from services.operator_reads import MIGRATION_MARK, OperatorReads
+from services.store import PAGE_SIZE, Scope
+from services.tokens import DamagedTokenError, ForeignTokenError, TokenCipher
 
 OK, WARNING, PROBLEM = "ok", "WARNING", "PROBLEM"
 MIGRATION_FIX = (
@@ -46,14 +50,17 @@ class Finding:
     fix: str = ""
 
 
-def run_checks(config: Config, store: Store, today: date) -> list[Finding]:
+def run_checks(config: Config, store: OperatorReads, now: datetime) -> list[Finding]:
     """Every check after the configuration one (which passed, or this would not run), in order."""
+    today = now.date()
     findings = [Finding(OK, "configuration complete: every required variable is set and valid")]
     database = _database(config, store)
     findings.append(database)
     platforms: Counter[str] | None = None
     if database.level == OK:
         findings += _migration(store)
+        findings += _max_rows(store)
+        findings += _youtube_privacy(store, now)
         try:
             connections = store.active_connections()
         except StoreError as exc:
@@ -66,7 +73,7 @@ def run_checks(config: Config, store: Store, today: date) -> list[Finding]:
     return findings
 
 
-def _database(config: Config, store: Store) -> Finding:
+def _database(config: Config, store: OperatorReads) -> Finding:
     try:
         store.verify_admin_access()
     except StoreError as exc:
@@ -80,7 +87,41 @@ def _database(config: Config, store: Store) -> Finding:
     return Finding(OK, f"database API at {config.supabase_url} answers, with the service-role key")
 
 
-def _migration(store: Store) -> list[Finding]:
+def _max_rows(store: OperatorReads) -> list[Finding]:
+    cap = store.max_rows()
+    if cap is None:
+        return []  # the migration check names the missing probe
+    if cap < PAGE_SIZE:
+        return [
+            Finding(
+                WARNING,
+                f'the database API returns at most {cap} rows per request (Supabase "Max rows" is set '
+                f"below {PAGE_SIZE}): the publisher still reads everything, in more requests",
+                f"raise Max rows to {PAGE_SIZE} (Project Settings > API) to save requests, or leave it",
+            )
+        ]
+    return [Finding(OK, f"the database API returns up to {cap} rows per request")]
+
+
+def _youtube_privacy(store: OperatorReads, now: datetime) -> list[Finding]:
+    try:
+        forced = store.youtube_private_uploads(now - timedelta(days=7), Scope())
+    except StoreError:
+        return []
+    if not forced:
+        return []
+    return [
+        Finding(
+            WARNING,
+            f"{len(forced)} YouTube video(s) published in the last 7 days were made PRIVATE by YouTube "
+            "although public was asked: the Google project is not verified for public uploads",
+            "have the Google Cloud project audited (YouTube API Services audit) so uploads may be public; "
+            "until then publish those videos by hand in YouTube Studio",
+        )
+    ]
+
+
+def _migration(store: OperatorReads) -> list[Finding]:
     try:
         missing = store.missing_columns() + store.missing_functions()
     except StoreError as exc:
@@ -111,13 +152,14 @@ def _tokens(config: Config, connections: list[dict[str, Any]]) -> list[Finding]:
         try:
             access = cipher.decrypt(row.get("access_token_encrypted"))
             cipher.decrypt(row.get("refresh_token_encrypted"))
-        except EncryptionKeyError:
+            secret = cipher.decrypt(row.get("wordpress_app_password_encrypted"))
+        except ForeignTokenError:
             wrong_key.append(name)
             continue
         except DamagedTokenError:
             damaged.append(f"{name}: its saved token is damaged")
             continue
-        if not access:
+        if not access and not secret:
             damaged.append(f"{name}: it has no access token")
     findings: list[Finding] = []
     if wrong_key and len(wrong_key) == len(connections):
@@ -134,8 +176,8 @@ def _tokens(config: Config, connections: list[dict[str, Any]]) -> list[Finding]:
             Finding(
                 PROBLEM,
                 f"ENCRYPTION_KEY cannot decrypt the tokens of {name}",
-                "the token was saved with another key: ask the user to reconnect the account in the app "
-                "(a run that reaches this connection stops with exit 1 until then)",
+                "the token was saved with another key or is damaged: ask the user to reconnect the account "
+                "in the app (until then this connection's posts fail with that advice; other posts go on)",
             )
             for name in wrong_key
         ]

@@ -25,16 +25,21 @@ from datetime import UTC, datetime
 import httpx
 
 from services import check, dry_run, heartbeat, status
+from services.candidates import RunOptions, read_candidates
 from services.config import VARIABLES, Config, load_config, read_environment, secret_values
 from services.content_publisher import ContentPublisher
+from services.decisions import Action, to_settle
 from services.errors import ConfigError, EncryptionKeyError, StoreError
+from services.ledger import Ledger
 from services.logs import setup_logging
+from services.operator_reads import OperatorReads
 from services.policy import RetryRules
 from services.posts import TABLES
 from services.redaction import register_secret, scrub
-from services.runner import WAITING, Runner, RunOptions, RunSettings, Summary, to_settle
+from services.runner import Runner, RunSettings, Summary
 from services.store import Scope, Store, make_client
 from services.tokens import TokenCipher
+from services.vault import Vault
 
 log = logging.getLogger("publisher")
 
@@ -132,31 +137,46 @@ class Parts:
     publisher: ContentPublisher
 
 
-def build_parts(config: Config, run_id: str, http: httpx.Client) -> Parts:
+def build_parts(config: Config, run_id: str, http: httpx.Client, user_id: str | None = None) -> Parts:
     """Wire the run's parts together (the composition root)."""
-    store = Store(make_client(config))
+    store = Store(make_client(config, _database_http(config)))
+    ledger = Ledger(store, run_id=run_id, lease=config.claim_lease, now=_now, user_id=user_id)
+    vault = Vault(store, TokenCipher(config.encryption_key), holder=run_id, now=_now)
     publisher = ContentPublisher(
         store,
-        TokenCipher(config.encryption_key),
+        ledger,
+        vault,
         config.platforms,
         http,
-        run_id=run_id,
         rules=RetryRules(config.max_attempts, config.retry_delay, config.rate_limit_delay),
         now=_now,
         sleep=time.sleep,
     )
-    settings = RunSettings(config.max_lateness, config.claim_lease, config.run_budget, config.batch_size)
-    runner = Runner(store, publisher, settings, run_id=run_id, now=_now)
+    settings = RunSettings(
+        max_lateness=config.max_lateness,
+        claim_lease=config.claim_lease,
+        budget=config.run_budget,
+        batch_size=config.batch_size,
+        concurrency=config.concurrency,
+        caps={"youtube": 2, **config.concurrency_caps},
+        rescan_interval=config.rescan_interval,
+    )
+    runner = Runner(store, ledger, publisher, settings, now=_now)
     return Parts(runner, store, publisher)
+
+
+def _database_http(config: Config) -> httpx.Client:
+    """The database API's HTTP client: a connection for every lane, and the lease keeper."""
+    timeout = httpx.Timeout(config.supabase_timeout_s, connect=min(5.0, config.supabase_timeout_s))
+    pool = config.concurrency + 4
+    return httpx.Client(
+        timeout=timeout, limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    )
 
 
 def summary_line(summary: Summary) -> str:
     """The one closing line of a run."""
-    return (
-        f"run {summary.run_id} finished: claimed={summary.claimed} published={summary.published} "
-        f"failed={summary.failed} expired={summary.expired} deferred={summary.deferred} "
-        f"released={summary.released} duration={summary.seconds:.2f}s"
-    )
+    return summary.line()
 
 
 def _refuse_network(request: httpx.Request) -> httpx.Response:
@@ -224,9 +244,14 @@ def _publish(config: Config, options: RunOptions) -> int:
         log.info("run %s started in TEST MODE: only user %s", run_id, config.test_user_id)
     else:
         log.info("run %s started", run_id)
-    with httpx.Client(timeout=_platform_timeout(config), follow_redirects=True) as http:
+    pool = config.concurrency + 4
+    limits = httpx.Limits(max_connections=pool * 2, max_keepalive_connections=pool)
+    # Redirects are followed only where an adapter asks for it: media URLs come from users and
+    # services.safe_media checks every hop itself.
+    with httpx.Client(timeout=_platform_timeout(config), limits=limits) as http:
         try:
-            summary = build_parts(config, run_id, http).runner.run(options)
+            parts = build_parts(config, run_id, http, options.user_id)
+            summary = parts.runner.run(options)
         except (StoreError, EncryptionKeyError) as exc:
             log.error("run %s failed: %s", run_id, scrub(str(exc)))
             return EXIT_FAILED
@@ -234,7 +259,47 @@ def _publish(config: Config, options: RunOptions) -> int:
             log.exception("run %s failed with an unexpected error", run_id)
             return EXIT_FAILED
     log.info(summary_line(summary))
+    if options.post_ids:
+        return _report_post_ids(parts.store, options, summary)
     return EXIT_OK
+
+
+def _report_post_ids(store: Store, options: RunOptions, summary: Summary) -> int:
+    """One line per --post-id the run did not act on; exit 1 when it acted on none of them."""
+    states: dict[str, tuple[str, str]] = {}
+    try:
+        for table in options.tables:
+            for post_id, status in OperatorReads(store).post_states(table, options.post_ids).items():
+                states[post_id] = (table, status)
+    except StoreError as exc:
+        log.error("could not read the requested posts' status: %s", scrub(str(exc)))
+    acted = 0
+    for post_id in options.post_ids:
+        found = states.get(post_id)
+        if found and f"{found[0]}/{post_id}" in summary.settled_refs:
+            acted += 1
+            continue
+        print(_not_acted_on(post_id, found, options), file=sys.stderr)
+    return EXIT_OK if acted else EXIT_FAILED
+
+
+def _not_acted_on(post_id: str, found: tuple[str, str] | None, options: RunOptions) -> str:
+    if found is None:
+        where = " or ".join(options.tables)
+        scope = f" of user {options.user_id}" if options.user_id else ""
+        return f"post {post_id}: not found in {where}{scope}; check the id (nothing was done)"
+    table, status = found
+    if status == "scheduled":
+        return (
+            f"post {post_id} ({table}): scheduled, but another run holds it right now; "
+            "see `status` for the claim, and try again after that run"
+        )
+    if status == "published":
+        return f"post {post_id} ({table}): already published; nothing was sent again"
+    return (
+        f"post {post_id} ({table}): its status is {status!r}, and only scheduled posts are published: "
+        "schedule it in the app, then run --post-id again"
+    )
 
 
 def _dry_run(config: Config, options: RunOptions) -> int:
@@ -242,10 +307,13 @@ def _dry_run(config: Config, options: RunOptions) -> int:
     with _offline_http() as http:
         parts = build_parts(config, "dry-run", http)
         now = _now()
-        candidates = parts.runner.candidates(options, now)
+        candidates = read_candidates(parts.store, options, now, config.max_lateness)
         # What the run would settle (its selection and order), then what waits for a retry.
-        acting = to_settle(candidates, options.limit) + [c for c in candidates if c.action == WAITING]
-        previews = [dry_run.preview(c, parts.publisher, now) for c in acting]
+        acting = to_settle(candidates, options.limit) + [
+            c for c in candidates if c.action is Action.RETRY_WAIT
+        ]
+        stop = dry_run.key_problem(parts.publisher, acting)
+        previews = [dry_run.preview(c, parts.publisher, now, stop=stop) for c in acting]
     print(scrub(dry_run.render(previews, now=now, test_user=config.test_user_id)))
     return EXIT_OK
 
@@ -256,8 +324,8 @@ def _status(config: Config, options: RunOptions, *, as_json: bool) -> int:
         parts = build_parts(config, "status", http)
         now = _now()
         report = status.collect(
-            parts.store,
-            parts.runner.candidates(options, now),
+            OperatorReads(parts.store),
+            read_candidates(parts.store, options, now, config.max_lateness, quiet=True),
             tables=options.tables,
             scope=Scope(user_id=options.user_id),
             now=now,
@@ -270,7 +338,7 @@ def _status(config: Config, options: RunOptions, *, as_json: bool) -> int:
 
 def _check(config: Config) -> int:
     """Print every check with its fix; exit 1 when any found a problem."""
-    findings = check.run_checks(config, Store(make_client(config)), _now().date())
+    findings = check.run_checks(config, OperatorReads(Store(make_client(config))), _now())
     print(scrub(check.render(findings)))
     return EXIT_FAILED if any(f.level == check.PROBLEM for f in findings) else EXIT_OK
 

@@ -35,12 +35,34 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "TEST_USER_ID": ("", "When set, a run reads, claims and writes only this user's posts (test mode)"),
     "TEST_USER_EMAIL": ("", "Email find_test_user.py looks up by default"),
     "PUBLISH_MAX_LATENESS": ("24h", "A post more overdue than this is marked expired, never published stale"),
-    "PUBLISH_CLAIM_LEASE": ("15m", "A claim older than this is considered left by a crashed run"),
-    "PUBLISH_RUN_BUDGET": ("50s", "A run starts no new post after this long (cron starts the next one)"),
+    "PUBLISH_CLAIM_LEASE": (
+        "15m",
+        "A claim not renewed for this long was left by a crashed run (at least 4x "
+        "SUPABASE_TIMEOUT_SECONDS and longer than PUBLISH_RUN_BUDGET; a run renews its claims while it "
+        "works)",
+    ),
+    "PUBLISH_RUN_BUDGET": (
+        "50s",
+        "Posts a run read but could not start within this long are left for the next run",
+    ),
+    "PUBLISH_RESCAN_INTERVAL": (
+        "1m",
+        "While long work is still going, a run reads newly due posts this often",
+    ),
+    "PUBLISH_CONCURRENCY": (
+        "16",
+        "Posts in flight at once in one run (each account's posts go one at a time)",
+    ),
+    "PUBLISH_CONCURRENCY_FACEBOOK": ("", "Cap on Facebook posts in flight (default: PUBLISH_CONCURRENCY)"),
+    "PUBLISH_CONCURRENCY_INSTAGRAM": ("", "Cap on Instagram posts in flight (default: PUBLISH_CONCURRENCY)"),
+    "PUBLISH_CONCURRENCY_LINKEDIN": ("", "Cap on LinkedIn posts in flight (default: PUBLISH_CONCURRENCY)"),
+    "PUBLISH_CONCURRENCY_YOUTUBE": ("2", "Cap on YouTube uploads in flight"),
+    "PUBLISH_CONCURRENCY_TWITTER": ("", "Cap on X posts in flight (default: PUBLISH_CONCURRENCY)"),
+    "PUBLISH_CONCURRENCY_WORDPRESS": ("", "Cap on WordPress posts in flight (default: PUBLISH_CONCURRENCY)"),
     "PUBLISH_MAX_ATTEMPTS": ("3", "Transient failures per post before it goes back to draft"),
     "PUBLISH_RETRY_DELAY": ("2m", "Wait after the first transient failure; doubles after each (max 1h)"),
     "PUBLISH_RATE_LIMIT_DELAY": ("30m", "Wait after a rate limit when the platform gives no time"),
-    "PUBLISH_BATCH_SIZE": ("10", "Posts claimed per claim statement"),
+    "PUBLISH_BATCH_SIZE": ("25", "Posts claimed per claim statement (whole accounts at a time)"),
     "SUPABASE_TIMEOUT_SECONDS": ("10", "Timeout of each database API call"),
     "HTTP_TIMEOUT_SECONDS": ("30", "Timeout of each platform API call"),
     "META_GRAPH_URL": ("https://graph.facebook.com/v27.0", "Graph API base (Facebook and Instagram)"),
@@ -79,6 +101,9 @@ _SECRET_VARIABLES = (
     "LINKEDIN_CLIENT_SECRET",
     "GOOGLE_CLIENT_SECRET",
 )
+_CAP_PREFIX = "PUBLISH_CONCURRENCY_"
+# A lease must survive a renewal that takes the whole database timeout, twice over.
+RENEWAL_MARGIN = 4
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -106,10 +131,13 @@ class Config:
     max_lateness: timedelta = timedelta(hours=24)
     claim_lease: timedelta = timedelta(minutes=15)
     run_budget: timedelta = timedelta(seconds=50)
+    rescan_interval: timedelta = timedelta(minutes=1)
+    concurrency: int = 16
+    concurrency_caps: dict[str, int] = field(default_factory=lambda: {"youtube": 2})
     max_attempts: int = 3
     retry_delay: timedelta = timedelta(minutes=2)
     rate_limit_delay: timedelta = timedelta(minutes=30)
-    batch_size: int = 10
+    batch_size: int = 25
     supabase_timeout_s: float = 10.0
     platforms: PlatformSettings = field(default_factory=PlatformSettings)
     log: LogSettings = field(default_factory=LogSettings)
@@ -259,6 +287,27 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
         ),
         media_max_bytes=r.integer("MEDIA_MAX_BYTES", minimum=1024),
     )
+    lease, budget = r.duration("PUBLISH_CLAIM_LEASE"), r.duration("PUBLISH_RUN_BUDGET")
+    database_timeout = r.number("SUPABASE_TIMEOUT_SECONDS")
+    floor = timedelta(seconds=RENEWAL_MARGIN * database_timeout)
+    if lease < floor:
+        r.problems.append(
+            f"PUBLISH_CLAIM_LEASE must be at least {RENEWAL_MARGIN} times SUPABASE_TIMEOUT_SECONDS "
+            f"({floor.total_seconds():g}s): a run renews its claims every quarter lease, and a shorter "
+            "lease can run out while a renewal waits on the database, letting another server send a "
+            "post this one is sending."
+        )
+    elif lease <= budget:
+        r.problems.append(
+            "PUBLISH_CLAIM_LEASE must be longer than PUBLISH_RUN_BUDGET: a claimed post may wait that "
+            "long before it starts, and its claim must outlive the wait."
+        )
+    if budget <= timedelta(0):
+        r.problems.append("PUBLISH_RUN_BUDGET must be more than 0s.")
+    caps = {}
+    for name in VARIABLES:
+        if name.startswith(_CAP_PREFIX) and r.text(name):
+            caps[name[len(_CAP_PREFIX) :].lower()] = r.integer(name, minimum=1)
     config = Config(
         supabase_url=supabase_url,
         supabase_key=supabase_key,
@@ -266,13 +315,16 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
         test_user_id=user,
         test_user_email=r.text("TEST_USER_EMAIL") or None,
         max_lateness=r.duration("PUBLISH_MAX_LATENESS"),
-        claim_lease=r.duration("PUBLISH_CLAIM_LEASE"),
-        run_budget=r.duration("PUBLISH_RUN_BUDGET"),
+        claim_lease=lease,
+        run_budget=budget,
+        rescan_interval=r.duration("PUBLISH_RESCAN_INTERVAL"),
+        concurrency=r.integer("PUBLISH_CONCURRENCY", minimum=1),
+        concurrency_caps=caps,
         max_attempts=r.integer("PUBLISH_MAX_ATTEMPTS", minimum=1),
         retry_delay=r.duration("PUBLISH_RETRY_DELAY"),
         rate_limit_delay=r.duration("PUBLISH_RATE_LIMIT_DELAY"),
         batch_size=r.integer("PUBLISH_BATCH_SIZE", minimum=1),
-        supabase_timeout_s=r.number("SUPABASE_TIMEOUT_SECONDS"),
+        supabase_timeout_s=database_timeout,
         platforms=platforms,
         log=LogSettings(
             level=r.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR")),

@@ -1,6 +1,6 @@
 """`--dry-run`: what a run would do now, post by post, without doing any of it.
 
-It reads exactly what a run reads (Runner.candidates) and goes through the same preparation as
+It reads exactly what a run reads (services.candidates) and goes through the same preparation as
 publishing (ContentPublisher.prepare, choose_connection, connection), which stops before the
 first network call to a platform. Nothing is claimed or written; the command line gives it an
 HTTP client that refuses every request, so no code path can reach a platform by accident.
@@ -13,16 +13,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.content_publisher import ContentPublisher
+from services.decisions import Action, Candidate
 from services.errors import EncryptionKeyError, PlatformError
 from services.posts import NEXT_ATTEMPT_KEY, InvalidPostError, build_job
-from services.runner import EXPIRE as EXPIRE_ACTION
-from services.runner import INVALID, WAITING, Candidate
 from services.status import age_text
 
-PUBLISH, FAIL, EXPIRE, WAIT_RETRY, STOP = (
+PUBLISH, FAIL, EXPIRE, RECONCILE, WAIT_RETRY, STOP = (
     "would publish",
     "would fail",
     "would expire",
+    "would look for it on the platform (never send)",
     "waits for a retry",
     "would stop the run",
 )
@@ -45,8 +45,11 @@ class Preview:
     problem: str = ""
 
 
-def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime) -> Preview:
-    """The verdict on one candidate, found with the publisher's own checks (no network)."""
+def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime, *, stop: str = "") -> Preview:
+    """The verdict on one candidate, found with the publisher's own checks (no network).
+
+    `stop`: why the run would stop before publishing anything (a wrong ENCRYPTION_KEY).
+    """
     post = candidate.post
     seen = Preview(
         ref=post.ref,
@@ -57,11 +60,17 @@ def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime) ->
         late_seconds=int((now - candidate.due_at).total_seconds()) if candidate.due_at else None,
         kind=post.kind,
     )
-    if candidate.action == INVALID:
+    if candidate.action is Action.INVALID:
         return replace(seen, verdict=FAIL, problem=candidate.error)
-    if candidate.action == EXPIRE_ACTION:
+    if candidate.action is Action.EXPIRE:
         return replace(seen, verdict=EXPIRE, problem="more overdue than PUBLISH_MAX_LATENESS")
-    if candidate.action == WAITING:
+    if candidate.action is Action.RECONCILE:
+        return replace(
+            seen,
+            verdict=RECONCILE,
+            problem="more overdue than PUBLISH_MAX_LATENESS, but an earlier attempt may have published it",
+        )
+    if candidate.action is Action.RETRY_WAIT:
         until = post.metadata.get(NEXT_ATTEMPT_KEY)
         return replace(seen, verdict=WAIT_RETRY, problem=f"next attempt not before {until}")
     try:
@@ -92,9 +101,19 @@ def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime) ->
         publisher.connection(row, adapter)  # decrypts the token: proves it is usable
     except InvalidPostError as exc:
         return replace(seen, verdict=FAIL, problem=str(exc))
-    except EncryptionKeyError as exc:
-        return replace(seen, verdict=STOP, problem=str(exc))
+    if stop:
+        return replace(seen, verdict=STOP, problem=stop)
     return seen
+
+
+def key_problem(publisher: ContentPublisher, candidates: Sequence[Candidate]) -> str:
+    """Why a run would stop before claiming anything ("" when it would not): a wrong ENCRYPTION_KEY."""
+    rows = publisher.load_connections([c.post.owner_id for c in candidates if c.post.owner_id])
+    try:
+        publisher.verify_key(rows)
+    except EncryptionKeyError as exc:
+        return str(exc)
+    return ""
 
 
 def render(previews: Sequence[Preview], *, now: datetime, test_user: str | None) -> str:

@@ -1,4 +1,5 @@
-"""What a platform error means for the post: fail, defer, or disconnect. Pure: time is a parameter.
+"""What a platform error means for the post: fail, defer, disconnect, or surface. Pure: time is a
+parameter.
 
 Adapters only classify; this table decides. Keeping the policy here (not in adapters) is what
 lets retries, deferrals and at-most-once rules change in one place.
@@ -18,23 +19,7 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
-
-PUBLISHED, FAILED, DEFERRED = "published", "failed", "deferred"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one attempt at one post ended, as the run writes it back."""
-
-    status: str  # PUBLISHED, FAILED or DEFERRED
-    message: str = ""  # FAILED: the sentence for publish_error; DEFERRED: the reason
-    detail: str = ""  # for operators only (platform code, HTTP status): the log, never the row
-    platform_post_id: str | None = None
-    url: str | None = None
-    not_before: datetime | None = None  # DEFERRED: next attempt
-    count_attempt: bool = False  # DEFERRED: does this wait use one of the post's attempts
-    disconnect: str | None = None  # connection_status to set when the connection must be dropped
-    stop_platform: bool = False  # class C: defer every other post of this platform in this run
+from services.outcomes import Deferred, Failed, Outcome, Unconfirmed
 
 
 @dataclass(frozen=True)
@@ -46,6 +31,14 @@ class RetryRules:
     rate_limit_delay: timedelta = timedelta(minutes=30)
 
 
+def maybe_live_advice(display_name: str) -> str:
+    """What a user should do about a post that may or may not be live."""
+    return (
+        f"It was not sent again, to avoid a duplicate: check your {display_name} account, and "
+        "reschedule the post only if it is not there."
+    )
+
+
 def outcome_for_error(
     error: PlatformError, *, display_name: str, attempts_so_far: int, now: datetime, rules: RetryRules
 ) -> Outcome:
@@ -55,38 +48,29 @@ def outcome_for_error(
         not_before = (
             error.not_before if error.not_before and error.not_before > now else now + rules.rate_limit_delay
         )
-        return Outcome(DEFERRED, message=error.message, detail=detail, not_before=not_before)
+        return Deferred(error.message, not_before, detail=detail)
     if isinstance(error, PlatformConfigError):
-        return Outcome(
-            DEFERRED,
-            message=error.message,
-            detail=detail,
-            not_before=now + rules.rate_limit_delay,
-            stop_platform=True,
-        )
+        return Deferred(error.message, now + rules.rate_limit_delay, detail=detail, stop_platform=True)
     if isinstance(error, AuthError):
-        return Outcome(FAILED, message=error.message, detail=detail, disconnect=error.connection_status)
+        return Failed(error.message, detail=detail, disconnect=error.connection_status, stop_account=True)
     if isinstance(error, RetryableError) and not error.counts_as_attempt:
-        return Outcome(DEFERRED, message=error.message, detail=detail, not_before=now + rules.first_delay)
+        return Deferred(error.message, now + rules.first_delay, detail=detail)
     if isinstance(error, RetryableError | AmbiguousError):
         # Both are tried again later, each try using an attempt. An ambiguous post keeps its
         # "sending" mark, so the next attempt asks the platform first (adapters reconcile before
-        # any re-send); when the attempts run out, the user decides and nothing is sent again.
+        # any re-send); when the attempts run out, the user is told it may be live.
         failed = attempts_so_far + 1
         if failed < rules.max_attempts:
-            return Outcome(
-                DEFERRED,
-                message=error.message,
-                detail=detail,
-                not_before=now + retry_delay(failed, rules.first_delay),
+            return Deferred(
+                error.message,
+                now + retry_delay(failed, rules.first_delay),
                 count_attempt=True,
+                detail=detail,
             )
         if isinstance(error, AmbiguousError):
-            advice = (
-                f"It was not sent again, to avoid a duplicate: check your {display_name} account and "
-                "reschedule the post only if it is not there."
-            )
-        else:
-            advice = f"Gave up after {failed} attempts; reschedule the post to try again."
-        return Outcome(FAILED, message=f"{error.message} {advice}", detail=detail)
-    return Outcome(FAILED, message=error.message, detail=detail)
+            return Unconfirmed(f"{error.message} {maybe_live_advice(display_name)}", detail=detail)
+        return Failed(
+            f"{error.message} Gave up after {failed} attempts; reschedule the post to try again.",
+            detail=detail,
+        )
+    return Failed(error.message, detail=detail)

@@ -1,77 +1,59 @@
-"""One publishing run: read candidates, decide, claim, publish, write outcomes, summarise.
+"""One publishing run: the lanes, the time budget and the counts.
 
 The order of events for every post is what makes "exactly once" hold:
-1. read: only rows that can be due (server-side filter, keyset pages);
-2. decide with the run's clock (pure, services.due);
-3. claim: one SQL statement; only rows won by this run go on;
-4. decide again on the claimed row (the app may have rescheduled it meanwhile);
-5. publish (the adapter notes "sending" in the row before any call that can publish);
-6. write the outcome, conditional on still holding the claim; retried, and logged at ERROR with
-   the platform's post id if it still fails.
+1. read: only rows that can be due (server-side filter, keyset pages), decided with the run's
+   clock (services.decisions);
+2. claim: whole accounts at a time, one statement per table (services.ledger); only posts this
+   run won go on, and their leases are renewed while the run works;
+3. decide again on the claimed row (the app may have rescheduled it meanwhile);
+4. publish in the account's lane (services.lanes: one post at a time per account, in due order;
+   a cap per platform and for the whole run), the adapter noting "sending" before any call that
+   can publish;
+5. write the outcome, conditional on still holding the claim.
+
+A run keeps starting the posts it read for `budget`; posts it could not start by then are given
+back for the next run. While work is still going (a long video upload), it reads again every
+`rescan_interval` and publishes what has fallen due since, because cron's next run on this host
+is skipped while this one holds the host's lock. It ends when no work is left.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
-from services.content_publisher import ClaimLostError, ContentPublisher
-from services.due import (
-    Decision,
-    DueTime,
-    ScheduleError,
-    candidate_window,
-    content_posts_due,
-    created_content_due,
-    decide,
-    parse_timestamp,
-)
-from services.errors import EncryptionKeyError, StoreError
-from services.policy import DEFERRED, FAILED, PUBLISHED, Outcome
-from services.posts import CONTENT_POSTS, CREATED_CONTENT, NEXT_ATTEMPT_KEY, TABLES, Post, post_from_row
-from services.store import Scope, Store
+from services.candidates import RunOptions, read_candidates
+from services.content_publisher import ContentPublisher
+from services.decisions import LAST_ERROR_KEY, Action, Candidate, evaluate, expiry_reason, to_settle
+from services.errors import StoreError
+from services.lanes import Lanes
+from services.ledger import RENEWALS_PER_LEASE, ClaimLostError, Ledger
+from services.outcomes import Deferred, Expired, Failed, Outcome, Published, Released, Status
+from services.posts import Post
+from services.store import Store
 
 log = logging.getLogger("publisher")
-
-INVALID = "invalid"  # a candidate whose schedule cannot be read
-PUBLISH, EXPIRE, WAITING = Decision.PUBLISH.value, Decision.EXPIRE.value, Decision.DEFERRED.value
-WRITE_RETRY_DELAYS = (0.5, 1.0, 2.0)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What this run covers."""
-
-    tables: tuple[str, ...] = TABLES
-    post_ids: tuple[str, ...] = ()  # publish these now if scheduled, due or not
-    limit: int | None = None
-    user_id: str | None = None  # test mode
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """The timing rules of a run (from configuration)."""
+    """The timing and concurrency rules of a run (from configuration)."""
 
     max_lateness: timedelta = timedelta(hours=24)
     claim_lease: timedelta = timedelta(minutes=15)
     budget: timedelta = timedelta(seconds=50)
-    batch_size: int = 10
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A post read this run, with what the run should do about it."""
-
-    post: Post
-    action: str  # a Decision value, or INVALID
-    due_at: datetime | None = None
-    error: str = ""  # INVALID: the sentence for publish_error
-    warning: str | None = None
+    batch_size: int = 25
+    concurrency: int = 16
+    caps: dict[str, int] = field(default_factory=lambda: {"youtube": 2})
+    rescan_interval: timedelta = timedelta(minutes=1)
 
 
 @dataclass
@@ -80,57 +62,19 @@ class Summary:
 
     run_id: str
     claimed: int = 0
-    published: int = 0
-    failed: int = 0
-    expired: int = 0
-    deferred: int = 0
-    released: int = 0
+    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
     seconds: float = 0.0
+    # --post-id: the requested posts this run settled (the CLI reports the others).
+    settled_refs: set[str] = field(default_factory=set)
 
+    def count(self, status: Status) -> int:
+        """How many posts ended with `status`."""
+        return self.counts[status]
 
-def due_time(post: Post) -> DueTime:
-    """A post's due time from its table's rules."""
-    scheduled_at, scheduled_date, scheduled_time = post.schedule
-    if post.table == CREATED_CONTENT:
-        return created_content_due(scheduled_at, scheduled_date, scheduled_time, post.owner_timezone)
-    return content_posts_due(scheduled_date, scheduled_time, post.owner_timezone)
-
-
-def evaluate(post: Post, now: datetime, max_lateness: timedelta, *, force: bool = False) -> Candidate:
-    """What to do with `post` at `now` (force: an operator asked for this post now)."""
-    try:
-        due = due_time(post)
-    except ScheduleError as exc:
-        return Candidate(
-            post, INVALID, error=f"{exc} Fix the schedule in the app and schedule the post again."
-        )
-    if force:
-        return Candidate(post, Decision.PUBLISH.value, due.at, warning=due.warning)
-    not_before = None
-    raw = post.metadata.get(NEXT_ATTEMPT_KEY)
-    if raw:
-        try:
-            not_before = parse_timestamp(raw, NEXT_ATTEMPT_KEY)
-        except ScheduleError:
-            not_before = None  # garbage in our own key must not block the post forever
-    return Candidate(post, decide(due.at, now, max_lateness, not_before).value, due.at, warning=due.warning)
-
-
-def _sort_key(candidate: Candidate) -> tuple[Any, ...]:
-    # Invalid rows first (cheap to settle), then oldest due first; ties by table and id.
-    due = candidate.due_at.timestamp() if candidate.due_at else float("-inf")
-    return (candidate.action != INVALID, due, candidate.post.table, candidate.post.id)
-
-
-def to_settle(candidates: list[Candidate], limit: int | None) -> list[Candidate]:
-    """What a run settles now, in processing order: publish, expire or fail (within --limit)."""
-    acting = [c for c in candidates if c.action in (INVALID, PUBLISH, EXPIRE)]
-    return acting if limit is None else acting[:limit]
-
-
-def _chunks(items: list[Candidate], size: int) -> Iterable[list[Candidate]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    def line(self) -> str:
+        """The closing line of a run."""
+        parts = " ".join(f"{status.value}={self.counts[status]}" for status in Status)
+        return f"run {self.run_id} finished: claimed={self.claimed} {parts} duration={self.seconds:.2f}s"
 
 
 class Runner:
@@ -139,238 +83,285 @@ class Runner:
     def __init__(
         self,
         store: Store,
+        ledger: Ledger,
         publisher: ContentPublisher,
         settings: RunSettings,
         *,
-        run_id: str,
         now: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
+        self._ledger = ledger
         self._publisher = publisher
         self._settings = settings
-        self._run_id = run_id
         self._now = now
         self._monotonic = monotonic
-        self._sleep = sleep
-        # Platforms stopped by a configuration error (class C) this run, with the outcome that
-        # stopped them: their remaining posts are deferred the same way, never failed.
-        self._stopped: dict[str, Outcome] = {}
 
-    # ---- reading and deciding ------------------------------------------------------------------
-    def candidates(self, options: RunOptions, now: datetime) -> list[Candidate]:
-        """Every post of the run's scope that can be due, evaluated at `now`, in processing order."""
-        _, tomorrow = candidate_window(now)
-        scope = Scope(user_id=options.user_id, post_ids=options.post_ids)
-        posts = [
-            post_from_row(table, row)
-            for table in options.tables
-            for row in self._store.candidates(table, now, tomorrow, scope)
-        ]
-        # One profiles read for both tables: an owner's posts often sit in both.
-        zones = self._store.timezones([p.owner_id for p in posts if p.owner_id]) if posts else {}
-        found: list[Candidate] = []
-        for bare in posts:
-            post = replace(bare, owner_timezone=zones.get(bare.owner_id or ""))
-            candidate = evaluate(post, now, self._settings.max_lateness, force=bool(options.post_ids))
-            if candidate.warning:
-                log.warning("%s: %s", post.ref, candidate.warning)
-            found.append(candidate)
-        return sorted(found, key=_sort_key)
+    @property
+    def run_id(self) -> str:
+        """This run's id (in every claim it takes)."""
+        return self._ledger.run_id
 
     # ---- the run -------------------------------------------------------------------------------
     def run(self, options: RunOptions) -> Summary:
         """Publish everything due; return the counts."""
         started = self._monotonic()
-        now = self._now()
-        summary = Summary(self._run_id)
+        summary = Summary(self.run_id)
+        pass_ = _Pass(self, options, summary)
         try:
-            actionable = to_settle(self.candidates(options, now), options.limit)
-            if actionable:
-                log.info("run %s: %d post(s) to settle", self._run_id, len(actionable))
-            for batch in _chunks(actionable, self._settings.batch_size):
-                if self._monotonic() - started > self._settings.budget.total_seconds():
-                    log.warning(
-                        "run %s: time budget of %ss used; %d post(s) left for the next run",
-                        self._run_id,
-                        int(self._settings.budget.total_seconds()),
-                        len(actionable) - summary.claimed,
-                    )
-                    break
-                self._batch(batch, now, options, summary, started)
+            with self._lease_keeper():
+                pass_.go()
         finally:
+            summary.counts[Status.RELEASED] += self._ledger.release_all("the run ended")
+            self._ledger.flush_touched()
             summary.seconds = self._monotonic() - started
         return summary
 
-    def _batch(
-        self, batch: list[Candidate], now: datetime, options: RunOptions, summary: Summary, started: float
-    ) -> None:
-        order = {(c.post.table, c.post.id): i for i, c in enumerate(batch)}
-        zones = {c.post.ref: c.post.owner_timezone for c in batch}
-        won: list[Post] = []
-        for table in (CREATED_CONTENT, CONTENT_POSTS):
-            ids = [c.post.id for c in batch if c.post.table == table]
-            if not ids:
-                continue
-            rows = self._store.claim(
-                table, ids, self._run_id, int(self._settings.claim_lease.total_seconds()), options.user_id
-            )
-            for row in rows:
-                post = post_from_row(table, row)
-                won.append(replace(post, owner_timezone=zones.get(post.ref)))
-        won.sort(key=lambda p: order.get((p.table, p.id), len(order)))
-        summary.claimed += len(won)
-        for index, post in enumerate(won):
-            if self._monotonic() - started > self._settings.budget.total_seconds():
-                for rest in won[index:]:
-                    self._write(
-                        rest, "release", partial(self._store.release, rest.table, rest.id, self._run_id)
-                    )
-                    summary.released += 1
-                return
-            try:
-                self._settle(post, now, options, summary)
-            except EncryptionKeyError:
-                for rest in won[index:]:
-                    self._store.release(rest.table, rest.id, self._run_id)
-                raise
+    @contextmanager
+    def _lease_keeper(self) -> Iterator[None]:
+        """Renew every held claim's lease in the background while the run works."""
+        stop = threading.Event()
+        period = max(1.0, self._settings.claim_lease.total_seconds() / RENEWALS_PER_LEASE)
 
-    def _settle(self, post: Post, now: datetime, options: RunOptions, summary: Summary) -> None:
-        """Decide again on the claimed row (it is the truth now) and act on it."""
-        candidate = evaluate(post, now, self._settings.max_lateness, force=bool(options.post_ids))
-        started = self._monotonic()
-        if candidate.action == INVALID:
-            self._write(
-                post,
-                "failed",
-                lambda: self._store.mark_failed(post.table, post.id, self._run_id, candidate.error),
-            )
-            summary.failed += 1
-            self._log_outcome(post, Outcome(FAILED, message=candidate.error), started)
-            return
-        if candidate.action == EXPIRE:
+        def keep() -> None:
+            while not stop.wait(period):
+                try:
+                    self._ledger.renew()
+                except StoreError as exc:
+                    log.warning("run %s: renewing claims failed (%s); retrying", self.run_id, exc)
+
+        keeper = threading.Thread(target=keep, name="lease-keeper", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join(timeout=30)
+
+
+class _Pass:
+    """The state of one run's work: what was read, what is claimed, what runs where."""
+
+    def __init__(self, runner: Runner, options: RunOptions, summary: Summary) -> None:
+        self.runner = runner
+        self.options = options
+        self.summary = summary
+        self.lock = threading.Lock()  # guards the summary, written by lane threads
+        settings = runner._settings
+        self.settings = settings
+        self.lanes = Lanes(settings.concurrency, settings.caps)
+        self.pending: OrderedDict[str, list[Candidate]] = OrderedDict()  # lane key → read, unclaimed
+        self.known: set[str] = set()  # refs read this run (a rescan adds only new ones)
+        self.futures: dict[Future[Outcome | None], tuple[str, Post]] = {}
+        self.platform_stops: dict[str, Deferred] = {}
+        self.round_started = 0.0
+        self.force = bool(options.post_ids)
+
+    # ---- reading and claiming -----------------------------------------------------------------
+    def read(self, *, first: bool) -> int:
+        """Read what can be due now and queue what is new; how many posts were queued."""
+        runner = self.runner
+        now = runner._now()
+        candidates = read_candidates(
+            runner._store, self.options, now, self.settings.max_lateness, quiet=not first
+        )
+        acting = [c for c in to_settle(candidates, self.options.limit) if c.post.ref not in self.known]
+        if self.options.limit is not None:
+            acting = acting[: max(0, self.options.limit - len(self.known))]
+        if not acting:
+            return 0
+        rows = runner._publisher.load_connections([c.post.owner_id for c in acting if c.post.owner_id])
+        if first:
+            runner._publisher.verify_key(rows)
+        for candidate in acting:
+            self.known.add(candidate.post.ref)
+            key = runner._publisher.lane_key(candidate.post)
+            if candidate.action in (Action.INVALID, Action.EXPIRE):
+                key = f"post:{candidate.post.ref}"  # settled without the platform: no need to queue
+            self.pending.setdefault(key, []).append(candidate)
+        self.round_started = runner._monotonic()
+        log.info("run %s: %d post(s) to settle", runner.run_id, len(acting))
+        return len(acting)
+
+    def claim_more(self) -> None:
+        """Claim whole accounts' posts until the lanes have work for every thread."""
+        target = 2 * self.settings.concurrency
+        while self.pending and self.lanes.waiting < target:
+            batch: list[tuple[str, Candidate]] = []
+            while self.pending and len(batch) < self.settings.batch_size:
+                key, candidates = self.pending.popitem(last=False)
+                batch += [(key, c) for c in candidates]
+            won = {post.ref: post for post in self.runner._ledger.claim([c.post for _, c in batch])}
+            self.summary.claimed += len(won)
+            for key, candidate in batch:
+                post = won.get(candidate.post.ref)
+                if post is None:
+                    continue  # another run holds it, or it is no longer scheduled
+                stop = self.platform_stops.get(post.platform)
+                if stop is not None:
+                    self.record(post, stop, self.runner._monotonic())
+                    continue
+                self.lanes.add(key, post)
+
+    # ---- one post (runs in a lane thread) ------------------------------------------------------
+    def settle_one(self, post: Post, force: bool) -> Outcome | None:
+        """Decide again on the claimed row and act on it; None when the claim was lost."""
+        started = self.runner._monotonic()
+        now = self.runner._now()
+        candidate = evaluate(post, now, self.settings.max_lateness, force=force)
+        try:
+            outcome = self._act(candidate)
+        except ClaimLostError:
+            log.warning("%s: claim lost during publishing; another run owns it now", post.ref)
+            return None
+        self.record(post, outcome, started)
+        return outcome
+
+    def _act(self, candidate: Candidate) -> Outcome:
+        post = candidate.post
+        if candidate.action is Action.INVALID:
+            return Failed(candidate.error)
+        if candidate.action is Action.EXPIRE:
             assert candidate.due_at is not None  # noqa: S101 (EXPIRE is only decided with a due time)
-            reason = (
-                f"Not published: it was due {candidate.due_at:%Y-%m-%d %H:%M} UTC, more than "
-                f"{_hours(self._settings.max_lateness)} before the scheduler could publish it."
-            )
-            self._write(
-                post,
-                "expired",
-                lambda: self._store.mark_expired(post.table, post.id, self._run_id, reason),
-            )
-            summary.expired += 1
-            self._log_outcome(post, Outcome("expired", message=reason), started)
-            return
-        if candidate.action != PUBLISH:
-            # Rescheduled or deferred between our read and our claim: not ours to act on now.
-            self._write(post, "release", lambda: self._store.release(post.table, post.id, self._run_id))
-            summary.released += 1
-            return
-        outcome = self._stopped.get(post.platform)
-        if outcome is None:
-            try:
-                outcome = self._publisher.publish(post)
-            except ClaimLostError:
-                log.warning("%s: claim lost during publishing; another run owns it now", post.ref)
-                return
-            if outcome.stop_platform:
-                log.error(
-                    "run %s: %s publishing stopped for this run: %s (%s)",
-                    self._run_id,
-                    post.platform,
-                    outcome.message,
-                    outcome.detail,
+            waited = post.metadata.get(LAST_ERROR_KEY)
+            return Expired(
+                expiry_reason(
+                    candidate.due_at, self.settings.max_lateness, waited if isinstance(waited, str) else ""
                 )
-                self._stopped[post.platform] = outcome
-        self._record(post, outcome, summary)
-        self._log_outcome(post, outcome, started)
+            )
+        if candidate.action is Action.RECONCILE:
+            return self.runner._publisher.publish(post, may_send=False)
+        if candidate.action is Action.PUBLISH:
+            return self.runner._publisher.publish(post)
+        return Released("rescheduled or deferred between the read and the claim")
 
-    def _record(self, post: Post, outcome: Outcome, summary: Summary) -> None:
-        if outcome.status == PUBLISHED:
-            assert outcome.platform_post_id is not None  # noqa: S101 (adapters always return an id)
-            post_id = outcome.platform_post_id
-            try:
-                held = self._write(
-                    post,
-                    "published",
-                    lambda: self._store.mark_published(
-                        post.table, post.id, self._run_id, post.platform, post_id, outcome.url
-                    ),
-                )
-            except StoreError:
+    def record(self, post: Post, outcome: Outcome, started: float) -> None:
+        """Write the outcome (conditional on the claim), count it and log it."""
+        try:
+            held = self.runner._ledger.settle(post, outcome)
+        except StoreError:
+            if isinstance(outcome, Published):
                 log.error(
                     "%s was PUBLISHED on %s as %s (%s) but the database write failed; its claim and "
                     "sending mark stay, so it will not be sent again. Record it by hand.",
                     post.ref,
                     post.platform,
-                    post_id,
+                    outcome.post_id,
                     outcome.url,
                 )
-                raise
-            if not held:
-                log.error(
-                    "%s was PUBLISHED on %s as %s but this run no longer held its claim",
-                    post.ref,
-                    post.platform,
-                    post_id,
-                )
-            summary.published += 1
-        elif outcome.status == DEFERRED:
-            assert outcome.not_before is not None  # noqa: S101 (policy always sets it)
-            not_before = outcome.not_before
-            self._write(
-                post,
-                "deferred",
-                lambda: self._store.defer(
-                    post.table, post.id, self._run_id, not_before, outcome.message, outcome.count_attempt
-                ),
+            raise
+        if not held and isinstance(outcome, Published):
+            log.error(
+                "%s was PUBLISHED on %s as %s but this run no longer held its claim",
+                post.ref,
+                post.platform,
+                outcome.post_id,
             )
-            summary.deferred += 1
-        else:
-            self._write(
-                post,
-                "failed",
-                lambda: self._store.mark_failed(post.table, post.id, self._run_id, outcome.message),
-            )
-            summary.failed += 1
-
-    def _write(self, post: Post, what: str, write: Callable[[], bool]) -> bool:
-        """Run one outcome write, retrying transient database failures a few times."""
-        for delay in (*WRITE_RETRY_DELAYS, None):
-            try:
-                return write()
-            except StoreError as exc:
-                if delay is None:
-                    raise
-                log.warning("%s: writing %s failed (%s); retrying in %ss", post.ref, what, exc, delay)
-                self._sleep(delay)
-        return False  # unreachable: the loop returns or raises
+        with self.lock:
+            self.summary.counts[outcome.status] += 1
+        if not isinstance(outcome, Released):
+            self._log_outcome(post, outcome, started)
 
     def _log_outcome(self, post: Post, outcome: Outcome, started: float) -> None:
         fields: dict[str, Any] = {
-            "run": self._run_id,
+            "run": self.runner.run_id,
             "table": post.table,
             "post": post.id,
             "owner": post.owner_id,
             "platform": post.platform,
             "kind": post.kind,
-            "outcome": outcome.status,
+            "outcome": outcome.status.value,
         }
-        if outcome.status == PUBLISHED:
-            fields.update(platform_post_id=outcome.platform_post_id, url=outcome.url)
+        if isinstance(outcome, Published):
+            fields.update(platform_post_id=outcome.post_id, url=outcome.url, **outcome.notes)
         else:
             fields["error"] = outcome.message
             if outcome.detail:
                 fields["detail"] = outcome.detail
-            if outcome.not_before:
+            if isinstance(outcome, Deferred):
                 fields["next_attempt"] = outcome.not_before.isoformat()
-        fields["seconds"] = round(self._monotonic() - started, 3)
-        level = logging.INFO if outcome.status in (PUBLISHED, DEFERRED, "expired") else logging.WARNING
-        log.log(level, "post %s", outcome.status, extra={"fields": fields})
+        fields["seconds"] = round(self.runner._monotonic() - started, 3)
+        quiet = (Status.PUBLISHED, Status.DEFERRED, Status.EXPIRED)
+        level = logging.INFO if outcome.status in quiet else logging.WARNING
+        log.log(level, "post %s", outcome.status.value, extra={"fields": fields})
 
+    # ---- the loop ------------------------------------------------------------------------------
+    def go(self) -> None:
+        runner, settings = self.runner, self.settings
+        self.read(first=True)
+        next_scan = runner._monotonic() + settings.rescan_interval.total_seconds()
+        with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="lane") as pool:
+            try:
+                while True:
+                    if runner._monotonic() - self.round_started <= settings.budget.total_seconds():
+                        self.claim_more()
+                    else:
+                        self.out_of_time()
+                    while (item := self.lanes.next()) is not None:
+                        key, post = item
+                        self.futures[pool.submit(self.settle_one, post, self.force)] = (key, post)
+                    if not self.futures:
+                        if self.pending or self.lanes.waiting:
+                            continue  # claimed or pending work that could not start: go round again
+                        return
+                    timeout = max(0.05, next_scan - runner._monotonic())
+                    done, _ = wait(list(self.futures), timeout=min(timeout, 1.0), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self.finished(future)
+                    if self.futures and runner._monotonic() >= next_scan:
+                        # Long work is still going and cron's next run on this host is skipped:
+                        # publish what has fallen due meanwhile.
+                        next_scan += settings.rescan_interval.total_seconds()
+                        if not self.options.post_ids:
+                            self.read(first=False)
+            except BaseException:
+                self.abandon()
+                raise
 
-def _hours(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours:g} hours" if hours != 1 else "1 hour"
+    def finished(self, future: Future[Outcome | None]) -> None:
+        key, post = self.futures.pop(future)
+        self.lanes.done(key)
+        outcome = future.result()  # a StoreError stops the run here
+        if post.ref in self.known:
+            self.summary.settled_refs.add(post.ref)
+        if isinstance(outcome, Failed) and outcome.stop_account:
+            rest = self.lanes.stop_lane(key)
+            for other in rest:
+                self.record(other, Failed(outcome.message, detail=outcome.detail), self.runner._monotonic())
+        if isinstance(outcome, Deferred) and outcome.stop_platform:
+            if post.platform not in self.platform_stops:
+                log.error(
+                    "run %s: %s publishing stopped for this run: %s (%s)",
+                    self.runner.run_id,
+                    post.platform,
+                    outcome.message,
+                    outcome.detail,
+                )
+            self.platform_stops[post.platform] = outcome
+            for other in self.lanes.stop_platform(post.platform):
+                self.record(other, outcome, self.runner._monotonic())
+
+    def out_of_time(self) -> None:
+        """Give back what could not be started within the budget (the next run takes it)."""
+        waiting = self.lanes.take_waiting()
+        unclaimed = sum(len(c) for c in self.pending.values())
+        self.pending.clear()
+        if waiting or unclaimed:
+            log.warning(
+                "run %s: time budget of %ss used; %d post(s) left for the next run",
+                self.runner.run_id,
+                int(self.settings.budget.total_seconds()),
+                len(waiting) + unclaimed,
+            )
+        for post in waiting:
+            self.record(post, Released("out of time"), self.runner._monotonic())
+
+    def abandon(self) -> None:
+        """The run is failing: start nothing more, let running posts end, give the rest back."""
+        self.pending.clear()
+        self.lanes.take_waiting()
+        for future in list(self.futures):
+            try:
+                future.result()
+            except Exception:
+                log.debug("a lane ended with an error while the run was failing", exc_info=True)

@@ -3,8 +3,9 @@
 For each table and platform: posts scheduled, due now, waiting for a retry, overdue (beyond
 PUBLISH_MAX_LATENESS: cron has not run for a while), unreadable schedules, claims held and the
 oldest claim's age, and what was published, failed or expired in the last 24 hours; then the
-oldest due post. "Due" is decided exactly as a run decides it (Runner.candidates), so status
-never disagrees with what the next run will do. Reads only.
+oldest due post, and every post whose outcome is unconfirmed (it may be live: the user must
+check the platform). "Due" is decided exactly as a run decides it (services.candidates and
+services.decisions), so status never disagrees with what the next run will do. Reads only.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.decisions import Action, Candidate
 from services.due import parse_timestamp
-from services.runner import EXPIRE, INVALID, PUBLISH, WAITING, Candidate
-from services.store import Scope, Store
+from services.operator_reads import OperatorReads
+from services.store import Scope
 
 RECENT = timedelta(hours=24)
 _NO_PLATFORM = "(none)"
@@ -40,6 +42,8 @@ class Row:
     published_24h: int = 0
     failed_24h: int = 0
     expired_24h: int = 0
+    unconfirmed_24h: int = 0  # may be live: an attempt could not be confirmed either way
+    unconfirmed: int = 0  # such posts not yet published or rescheduled
     oldest_due_at: str | None = None
 
 
@@ -66,6 +70,18 @@ class Claim:
     stale: bool  # older than PUBLISH_CLAIM_LEASE: the next run takes the post over
 
 
+@dataclass(frozen=True)
+class UnconfirmedPost:
+    """A post that may be live although the platform could not confirm it."""
+
+    table: str
+    id: str
+    platform: str
+    status: str
+    since: str | None
+    message: str
+
+
 @dataclass
 class Report:
     """Everything `status` shows."""
@@ -77,6 +93,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     oldest_due: DuePost | None = None
     claims: list[Claim] = field(default_factory=list)  # every held claim, oldest first
+    unconfirmed: list[UnconfirmedPost] = field(default_factory=list)
 
 
 def _platform(row: dict[str, Any]) -> str:
@@ -89,7 +106,7 @@ def _iso(moment: datetime) -> str:
 
 
 def collect(
-    store: Store,
+    store: OperatorReads,
     candidates: Sequence[Candidate],
     *,
     tables: Iterable[str],
@@ -120,20 +137,34 @@ def collect(
             row_for(table, _platform(found)).failed_24h += 1
         for found in store.recent(table, "expired", since, scope):
             row_for(table, _platform(found)).expired_24h += 1
+        for found in store.recent(table, "unconfirmed", since, scope):
+            row_for(table, _platform(found)).unconfirmed_24h += 1
+        for found in store.unconfirmed(table, scope):
+            row_for(table, _platform(found)).unconfirmed += 1
+            report.unconfirmed.append(
+                UnconfirmedPost(
+                    table,
+                    str(found.get("id")),
+                    _platform(found),
+                    str(found.get("status") or ""),
+                    found.get("_publish_unconfirmed_at"),
+                    str(found.get("publish_error") or found.get("expired_reason") or ""),
+                )
+            )
         for claim in store.held_claims(table, scope):
             _count_claim(report, row_for(table, _platform(claim)), claim, now, claim_lease)
     oldest: Candidate | None = None
     for candidate in candidates:
         post = candidate.post
         row = row_for(post.table, post.platform or _NO_PLATFORM)
-        if candidate.action == INVALID:
+        if candidate.action is Action.INVALID:
             row.invalid += 1
             continue
-        if candidate.action == PUBLISH:
+        if candidate.action is Action.PUBLISH:
             row.due_now += 1
-        elif candidate.action == WAITING:
+        elif candidate.action is Action.RETRY_WAIT:
             row.waiting_retry += 1
-        elif candidate.action == EXPIRE:
+        elif candidate.action in (Action.EXPIRE, Action.RECONCILE):
             row.overdue += 1
         else:
             continue  # not due yet
@@ -208,6 +239,7 @@ _COLUMNS = (
     ("published 24h", "published_24h"),
     ("failed 24h", "failed_24h"),
     ("expired 24h", "expired_24h"),
+    ("unconfirmed", "unconfirmed"),
 )
 
 
@@ -246,6 +278,12 @@ def as_text(report: Report) -> str:
         )
     else:
         lines.append("No post is due.")
+    for item in report.unconfirmed:
+        lines.append(
+            f"UNCONFIRMED: {item.table}/{item.id} ({item.platform}, now {item.status}) may be live since "
+            f"{item.since or '?'}: the platform could not confirm it; the user was told to check the "
+            "account before rescheduling"
+        )
     for claim in report.claims:
         state = "STALE (left by a crashed run; the next run takes it over)" if claim.stale else "held"
         lines.append(

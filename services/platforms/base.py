@@ -173,7 +173,7 @@ class AdapterContext:
     progress: Progress
     now: Callable[[], datetime]
     sleep: Callable[[float], None]
-    save_token: Callable[[Connection, TokenUpdate], None]
+    save_token: Callable[[Connection, TokenUpdate], object]
     # Serialised refreshes (services.platforms.oauth uses it); None: refresh and save_token
     # directly, as a single adapter test does.
     tokens: TokenVault | None = None

@@ -62,6 +62,10 @@ def run_wrapper(stack: Stack, tmp_path: Path) -> Runner:
 
 
 FACEBOOK_PAGE = "104958162837461"
+# Settings under which a killed run's claims are taken over within seconds (the lease must allow
+# four database timeouts and outlast the budget), and how long to wait for that.
+SHORT_LEASE = {"PUBLISH_CLAIM_LEASE": "4s", "SUPABASE_TIMEOUT_SECONDS": "1", "PUBLISH_RUN_BUDGET": "3s"}
+PAST_SHORT_LEASE_S = 4.2
 
 
 def facebook_user(

@@ -87,7 +87,9 @@ def seed_matrix(stack: Stack, email: str, *, echo: bool = False) -> Matrix:
             matrix.posts[outcome] = ("created_content", seed.created_content(conn, user, **columns))
 
         connect("expired", "facebook", f"expired-{key}", page_id=f"expired-{tag}")
-        connect("throttled", "facebook", f"fb-throttled-{key}", page_id=f"throttled-{tag}")
+        # The simulator throttles every call made with a `ratelimited-` token (whatever the order
+        # in which the run's lanes reach it).
+        connect("throttled", "facebook", f"ratelimited-{key}", page_id=f"throttled-{tag}")
         connect(
             "linkedin",
             "linkedin",
@@ -110,7 +112,6 @@ def seed_matrix(stack: Stack, email: str, *, echo: bool = False) -> Matrix:
 
         post("published", content=f"Published post {tag}")
         post("auth", content=f"Expired token {tag}", metadata={"page_id": f"expired-{tag}"})
-        # Due first, so that it makes the run's first Graph feed call (see inject_faults).
         post(
             "rate_limit",
             content=f"Throttled {tag}",
@@ -118,7 +119,7 @@ def seed_matrix(stack: Stack, email: str, *, echo: bool = False) -> Matrix:
             scheduled_at=due - timedelta(minutes=1),
         )
         post("bad_schedule", scheduled_at=None)
-        post("unsupported", platform="twitter")
+        post("unsupported", platform="tiktok")
         post("limit", content="x" * 70_000)
         post("missing_connection", metadata={"page_id": f"gone-{tag}"})
         post("linkedin_refresh", platform="linkedin", content=f"LinkedIn after a refresh {tag}")
@@ -153,9 +154,8 @@ def seed_matrix(stack: Stack, email: str, *, echo: bool = False) -> Matrix:
 
 
 def inject_faults(stack: Stack) -> None:
-    """The Graph faults the matrix relies on: a Page rate limit on the first feed call (the
-    rate_limit post, due first) and a permanent error on the only photo post."""
-    stack.graph.inject("rate_limit", step="feed")
+    """The Graph fault the matrix relies on: a permanent error on the only photo post (the rate
+    limit comes from the throttled connection's token)."""
     stack.graph.inject("permanent", step="photos")
 
 

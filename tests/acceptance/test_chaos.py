@@ -15,15 +15,18 @@ import pytest
 
 from devstack import seed
 from devstack.stack import Stack
-from tests.acceptance.conftest import WRAPPER, facebook_user, wrapper_env
+from tests.acceptance.conftest import WRAPPER, wrapper_env
 
 pytestmark = pytest.mark.acceptance
 
 POSTS = 30
+PAGES = 6  # accounts: each account's posts go one at a time, so the hosts share them by account
 HOSTS = 3
 ROUNDS = 6
 CHAOS = {
-    "PUBLISH_CLAIM_LEASE": "2s",  # a killed run's claims are taken over quickly
+    "PUBLISH_CLAIM_LEASE": "4s",  # a killed run's claims are taken over quickly
+    "SUPABASE_TIMEOUT_SECONDS": "1",  # which the lease must allow four of
+    "PUBLISH_RUN_BUDGET": "3s",
     "PUBLISH_RETRY_DELAY": "1s",
     "PUBLISH_BATCH_SIZE": "4",
     "HTTP_TIMEOUT_SECONDS": "1",
@@ -62,11 +65,26 @@ def scheduled_left(stack: Stack) -> int:
 def test_killed_and_racing_runs_never_publish_twice(stack: Stack, tmp_path: Path):
     """Three hosts per round, one killed at a random moment, faults on the platform: at most once."""
     rng = random.Random(20261128)  # noqa: S311 (a fixed seed makes the chaos reproducible, not secret)
-    user = facebook_user(stack, "EAAchaosTestPageToken0123456789abcdef")
     with stack.connect() as conn:
+        user = seed.user(conn, "chaos@example.com", "Asia/Kolkata")
+        pages = [f"77000{page}" for page in range(PAGES)]
+        for page in pages:
+            seed.connection(
+                conn,
+                stack.encryption_key,
+                user,
+                "facebook",
+                access_token=f"EAAchaosTestPageToken{page}0123456789abcdef",
+                page_id=page,
+                page_name=f"Chaos page {page}",
+            )
         posts = {
             seed.created_content(
-                conn, user, scheduled_at=datetime.now(UTC), content=f"chaos post {i}"
+                conn,
+                user,
+                scheduled_at=datetime.now(UTC),
+                content=f"chaos post {i}",
+                metadata={"page_id": pages[i % PAGES]},
             ): f"chaos post {i}"
             for i in range(POSTS)
         }
@@ -93,7 +111,7 @@ def test_killed_and_racing_runs_never_publish_twice(stack: Stack, tmp_path: Path
 
     deadline = time.monotonic() + 40  # no more kills: the survivors settle what is left
     while scheduled_left(stack) and time.monotonic() < deadline:
-        time.sleep(2.1)  # past the lease and the retry delay
+        time.sleep(4.1)  # past the lease and the retry delay
         for process in start_hosts(stack, tmp_path):
             process.wait(timeout=60)
 

@@ -16,7 +16,7 @@ import pytz
 
 from devstack import seed
 from devstack.stack import Stack
-from tests.acceptance.conftest import WRAPPER, Runner, wrapper_env
+from tests.acceptance.conftest import PAST_SHORT_LEASE_S, SHORT_LEASE, WRAPPER, Runner, wrapper_env
 from tests.acceptance.conftest import facebook_user as shared_facebook_user
 
 pytestmark = pytest.mark.acceptance
@@ -104,7 +104,7 @@ def test_bad_rows_get_precise_errors_and_others_go_on(stack: Stack, run_wrapper:
     user = facebook_user(stack)
     with stack.connect() as conn:
         no_schedule = seed.created_content(conn, user, scheduled_at=None)
-        twitter = seed.created_content(conn, user, platform="twitter", scheduled_at=now())
+        twitter = seed.created_content(conn, user, platform="tiktok", scheduled_at=now())
         nowhere = seed.created_content(conn, user, platform=None, scheduled_at=now())
         no_connection = seed.created_content(conn, user, platform="linkedin", scheduled_at=now())
         good = seed.created_content(conn, user, scheduled_at=now())
@@ -124,7 +124,7 @@ def test_bad_rows_get_precise_errors_and_others_go_on(stack: Stack, run_wrapper:
         assert "no scheduled date or time" in row(no_schedule)["metadata"]["publish_error"]
         assert (
             row(twitter)["metadata"]["publish_error"]
-            == "Publishing to Twitter is not supported by the scheduler."
+            == "Publishing to TikTok is not supported by the scheduler."
         )
         assert row(no_connection)["metadata"]["publish_error"] == (
             "No active LinkedIn connection: reconnect the account in the app."
@@ -220,8 +220,8 @@ def test_killed_run_is_recovered_without_a_duplicate(stack: Stack, tmp_path: Pat
         meta = seed.row(conn, "created_content", post)["metadata"]
     assert meta["_publishing"] is True
     assert "_publish_sending_at" in meta
-    time.sleep(1.2)
-    recovery = run_wrapper(PUBLISH_CLAIM_LEASE="1s")
+    time.sleep(PAST_SHORT_LEASE_S)
+    recovery = run_wrapper(**SHORT_LEASE)
     assert recovery.returncode == 0, recovery.log
     assert len(stack.graph.created) == 1
     with stack.connect() as conn:

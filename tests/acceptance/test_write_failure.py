@@ -9,11 +9,11 @@ import pytest
 
 from devstack import seed
 from devstack.stack import Stack
-from tests.acceptance.conftest import Runner
+from tests.acceptance.conftest import PAST_SHORT_LEASE_S, SHORT_LEASE, Runner
 
 pytestmark = pytest.mark.acceptance
 
-MARK_PUBLISHED = "public.publisher_mark_published(text, uuid, text, text, text, text)"
+MARK_PUBLISHED = "public.publisher_mark_published(text, uuid, text, text, text, text, jsonb)"
 
 
 def test_failed_outcome_write_is_logged_and_never_republished(stack: Stack, run_wrapper: Runner):
@@ -38,15 +38,15 @@ def test_failed_outcome_write_is_logged_and_never_republished(stack: Stack, run_
     with stack.connect() as conn:
         meta = seed.row(conn, "created_content", post)["metadata"]
         conn.execute(
-            "ALTER FUNCTION public.publisher_mark_published_broken(text, uuid, text, text, text, text) "
+            f"ALTER FUNCTION {MARK_PUBLISHED.replace('_published(', '_published_broken(')} "
             "RENAME TO publisher_mark_published"
         )
     assert meta["_publishing"] is True
     assert "_publish_sending_at" in meta
 
     assert "claimed=0" in run_wrapper().log.splitlines()[-1]  # the claim still protects it
-    time.sleep(1.2)
-    recovered = run_wrapper(PUBLISH_CLAIM_LEASE="1s")
+    time.sleep(PAST_SHORT_LEASE_S)
+    recovered = run_wrapper(**SHORT_LEASE)
     assert recovered.returncode == 0, recovered.log
     assert len(stack.graph.created) == 1
     with stack.connect() as conn:

@@ -27,10 +27,12 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
+from services.outcomes import Failed, Status
 from services.platforms.base import AdapterContext, PublishJob, PublishResult
-from services.policy import DEFERRED, FAILED, RetryRules, outcome_for_error
+from services.policy import RetryRules, outcome_for_error
 from tests.adapters.harness import SLOW_DELAY_S, Harness, ProgressRecorder, Running, iter_harnesses
 
+DEFERRED, FAILED = Status.DEFERRED, Status.FAILED
 HARNESSES = list(iter_harnesses())
 FAULTS = (
     "success",
@@ -122,7 +124,8 @@ def test_adapter_fault_matrix(harness: Harness, kind: str, fault: str):
             )
             expected = next(status for kind, status in ENDS_AS.items() if isinstance(first, kind))
             assert outcome.status == expected, (type(first), outcome)
-            assert (outcome.disconnect is not None) == isinstance(first, AuthError)
+            disconnects = isinstance(outcome, Failed) and outcome.disconnect is not None
+            assert disconnects == isinstance(first, AuthError)
         if fault in EXPECTED:
             assert isinstance(first, EXPECTED[fault]), first
             assert created_count(running) == 0

@@ -75,7 +75,7 @@ def test_only_the_service_role_may_call_the_functions(pg_cluster: Cluster):
     with psycopg.connect(fresh_database(pg_cluster, "mig_roles"), autocommit=True) as conn:
         conn.execute(SCHEMA)
         conn.execute(MIGRATION)
-        signature = "public.publisher_claim(text, uuid[], text, integer, uuid)"
+        signature = "public.publisher_claim_batch(text, uuid[], text, integer, uuid)"
         allowed = {
             role: conn.execute(
                 "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, signature)

@@ -15,7 +15,10 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
-from services.policy import DEFERRED, FAILED, RetryRules, outcome_for_error
+from services.outcomes import Status
+from services.policy import RetryRules, outcome_for_error
+
+DEFERRED, FAILED, UNCONFIRMED = Status.DEFERRED, Status.FAILED, Status.UNCONFIRMED
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 RULES = RetryRules(max_attempts=3, first_delay=timedelta(minutes=2), rate_limit_delay=timedelta(minutes=30))
@@ -67,14 +70,14 @@ def test_ambiguous_is_checked_again_later_then_surfaced():
         NOW + timedelta(minutes=2),
     )
     last = decide(error, attempts=2)
-    assert last.status == FAILED
+    assert last.status == UNCONFIRMED
     assert "check your Facebook account" in last.message
 
 
 def test_auth_disconnects_the_connection():
     """An auth error fails the post and asks for the connection to be marked with its status."""
     outcome = decide(AuthError("facebook", "Reconnect.", connection_status="revoked"))
-    assert (outcome.status, outcome.disconnect) == (FAILED, "revoked")
+    assert (outcome.status, outcome.disconnect, outcome.stop_account) == (FAILED, "revoked", True)
 
 
 def test_config_error_stops_the_platform_without_failing():

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from services.errors import EncryptionKeyError
 from services.redaction import MASK, Redactor
-from services.tokens import DamagedTokenError, TokenCipher
+from services.tokens import DamagedTokenError, ForeignTokenError, TokenCipher
 
 
 def test_registered_secrets_are_masked_also_url_encoded():
@@ -49,11 +48,33 @@ def test_cipher_round_trip_and_legacy_plaintext():
     assert cipher.decrypt("AQAlegacytoken") == "AQAlegacytoken"
 
 
-def test_wrong_key_stops_the_run_and_garbage_is_per_connection():
-    """A Fernet token that does not decrypt means a wrong key; other garbage is one damaged row."""
+def test_one_undecryptable_token_is_that_connections_problem():
+    """A Fernet token another key made, or garbage, fails only its own row (a DamagedTokenError)."""
     stored = TokenCipher(Fernet.generate_key().decode()).encrypt("tok-123456")
     other = TokenCipher(Fernet.generate_key().decode())
-    with pytest.raises(EncryptionKeyError):
+    with pytest.raises(ForeignTokenError):
         other.decrypt(stored)
     with pytest.raises(DamagedTokenError):
         other.decrypt("plain-garbage")
+    with pytest.raises(DamagedTokenError):
+        other.decrypt(stored[:-12] + "AAAAAAAAAAA=")  # damaged ciphertext
+
+
+@pytest.mark.parametrize(
+    ("ours", "foreign", "plain", "wrong"),
+    [
+        (0, 1, 0, True),  # not one Fernet token decrypts: the key is wrong
+        (0, 3, 2, True),  # legacy plaintext tokens say nothing about the key
+        (1, 3, 0, False),  # one decrypts: the others are damaged connections
+        (0, 0, 2, False),  # no Fernet token at all: nothing to judge by
+        (0, 0, 0, False),
+    ],
+)
+def test_the_key_is_wrong_only_when_no_fernet_token_decrypts(ours, foreign, plain, wrong):
+    """A wrong ENCRYPTION_KEY is told from damaged rows by whether any Fernet token decrypts."""
+    cipher = TokenCipher(Fernet.generate_key().decode())
+    alien = TokenCipher(Fernet.generate_key().decode())
+    values = [cipher.encrypt(f"t{i}") for i in range(ours)]
+    values += [alien.encrypt(f"a{i}") for i in range(foreign)]
+    values += ["EAAlegacytoken"] * plain + [None, ""]
+    assert cipher.key_is_wrong(values) is wrong
