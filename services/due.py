@@ -116,6 +116,9 @@ def parse_date(value: object) -> date:
     raise ScheduleError(f"The scheduled date {_shown(value)} is not a date (expected YYYY-MM-DD).")
 
 
+_TIME = re.compile(r"^\s*(\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?)(?:Z|[+-]\d\d(?::?\d\d)?)?\s*$")
+
+
 def parse_time(value: object) -> time:
     """A `scheduled_time` value (HH:MM[:SS[.ffffff]], optionally with an offset that is ignored).
 
@@ -124,10 +127,10 @@ def parse_time(value: object) -> time:
     """
     if isinstance(value, time):
         return value.replace(tzinfo=None)
-    if isinstance(value, str):
-        text = re.sub(r"(Z|[+-]\d\d(:?\d\d)?)$", "", value.strip())
+    # Python's own parser also takes "2000-01" (20:00 at UTC-1) and "T1030": too lenient here.
+    if isinstance(value, str) and (match := _TIME.match(value)):
         try:
-            return time.fromisoformat(text)
+            return time.fromisoformat(match.group(1))
         except ValueError:
             pass
     raise ScheduleError(f"The scheduled time {_shown(value)} is not a time of day (expected HH:MM).")

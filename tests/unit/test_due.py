@@ -381,3 +381,10 @@ def test_timezones_read_from_another_form_say_how(name, note):
     assert due.warning == (None if note is None else f"timezone {name!r} {note}") or note in (
         due.warning or ""
     )
+
+
+@pytest.mark.parametrize("wall", ["2000-01-01", "T1030", "1030", "10:00 pm", "10.30", "10:00:00:00"])
+def test_times_python_would_stretch_to_read_are_refused(wall):
+    """scheduled_time is HH:MM[:SS[.ffffff]] (optionally with an offset), not whatever Python can read."""
+    with pytest.raises(ScheduleError, match="not a time of day"):
+        content_posts_due("2026-11-28", wall, None)
