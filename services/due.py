@@ -1,27 +1,39 @@
 """When a post is due, in UTC, and what to do with it now. Pure functions: time is a parameter.
 
-Rules (from the app's behaviour, see README "What is due"):
+Rules (from the app's behaviour; docs/schedules.md is the reference):
 - created_content: `scheduled_at` when set (a value without an offset is UTC); otherwise
   `scheduled_date` + `scheduled_time` as wall-clock time in the owner's timezone, 12:00 when
   the time is missing.
 - content_posts: `scheduled_date` + `scheduled_time` in the campaign owner's timezone.
-- The owner's timezone is `profiles.timezone`; NULL or an unknown name means UTC (unknown
-  names produce a warning for the log).
+- The owner's timezone is `profiles.timezone`; NULL or empty means UTC, as in the app. Anything
+  else must be readable without guessing (an IANA name, a Windows zone name, a fixed UTC
+  offset); any other value is a ScheduleError, because publishing hours off is worse than not
+  publishing.
 - Daylight saving: a wall time that does not exist (spring forward) moves forward by the gap;
   an ambiguous one (fall back) means its first occurrence.
+- Every instant lies within the years 1 to 9999 in UTC (what Python's datetime can hold);
+  a schedule outside them, or `infinity`, is a ScheduleError, never an OverflowError.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import Enum
 
 import pytz
 
+# The CLDR windowsZones table as tzlocal ships it: a runtime dependency rather than a vendored
+# copy, because tzlocal regenerates it from CLDR at each release, so a version bump keeps it
+# current without a generator of our own (docs/schedules.md, "Windows zone names").
+from tzlocal.windows_tz import win_tz
+
 UTC = pytz.utc
 NOON = time(12, 0)
+# Real UTC offsets run from -12:00 to +14:00; candidate_window relies on the +14:00 bound.
+MIN_OFFSET, MAX_OFFSET = timedelta(hours=-12), timedelta(hours=14)
+PROFILE_ADVICE = "set it in the app's profile settings (for example Europe/Berlin or +02:00)"
 
 
 class ScheduleError(ValueError):
@@ -46,10 +58,21 @@ class Decision(Enum):
 
 
 _OFFSET_COLON = re.compile(r"([+-]\d\d)(\d\d)$")
+# PostgreSQL renders values Python cannot hold as `infinity`, `-infinity`, years of five or
+# more digits, or a trailing " BC".
+_BEYOND_CALENDAR = re.compile(r"^\s*(-?infinity|[+-]?\d{5,}-.*|.*\sBC)\s*$", re.IGNORECASE)
+_YEARS = "the scheduler handles dates from the year 1 to 9999"
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def parse_timestamp(value: object, field: str = "scheduled_at") -> datetime:
     """An ISO 8601 timestamp as an aware UTC datetime; a value without offset is UTC."""
+    if isinstance(value, str) and _BEYOND_CALENDAR.match(value):
+        raise ScheduleError(f"The {field} value {_shown(value)} is not a usable date: {_YEARS}.")
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
@@ -62,52 +85,137 @@ def parse_timestamp(value: object, field: str = "scheduled_at") -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ScheduleError(f"The {field} value {value!r} is not a date and time.") from None
+            raise ScheduleError(f"The {field} value {_shown(value)} is not a date and time.") from None
     else:
-        raise ScheduleError(f"The {field} value {value!r} is not a date and time.")
+        raise ScheduleError(f"The {field} value {_shown(value)} is not a date and time.")
     if parsed.tzinfo is None:
         return UTC.localize(parsed)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        edge = "before the year 1" if parsed.year < 5000 else "after the year 9999"
+        raise ScheduleError(f"The {field} value {_shown(value)} falls {edge} in UTC: {_YEARS}.") from None
+
+
+_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})(?:[T ].*)?$", re.DOTALL)
 
 
 def parse_date(value: object) -> date:
-    """A `scheduled_date` value (YYYY-MM-DD) as a date."""
+    """A `scheduled_date` value (YYYY-MM-DD, possibly followed by a time) as a date."""
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if isinstance(value, str):
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str) and _BEYOND_CALENDAR.match(value):
+        raise ScheduleError(f"The scheduled date {_shown(value)} is not a usable date: {_YEARS}.")
+    if isinstance(value, str) and (match := _DATE.match(value)):
         try:
-            return date.fromisoformat(value.strip()[:10])
+            return date.fromisoformat(match.group(1))
         except ValueError:
             pass
-    raise ScheduleError(f"The scheduled date {value!r} is not a date (expected YYYY-MM-DD).")
+    raise ScheduleError(f"The scheduled date {_shown(value)} is not a date (expected YYYY-MM-DD).")
+
+
+_TIME = re.compile(r"^\s*(\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?)(?:Z|[+-]\d\d(?::?\d\d)?)?\s*$")
 
 
 def parse_time(value: object) -> time:
-    """A `scheduled_time` value (HH:MM[:SS[.ffffff]], optionally with an offset that is ignored)."""
+    """A `scheduled_time` value (HH:MM[:SS[.ffffff]], optionally with an offset that is ignored).
+
+    PostgreSQL's `time` also holds `24:00:00`, which is no Python time: `_local_due` reads it
+    as midnight at the end of the day, as PostgreSQL's date + time arithmetic does.
+    """
     if isinstance(value, time):
         return value.replace(tzinfo=None)
-    if isinstance(value, str):
-        text = re.sub(r"(Z|[+-]\d\d(:?\d\d)?)$", "", value.strip())
+    # Python's own parser also takes "2000-01" (20:00 at UTC-1) and "T1030": too lenient here.
+    if isinstance(value, str) and (match := _TIME.match(value)):
         try:
-            return time.fromisoformat(text)
+            return time.fromisoformat(match.group(1))
         except ValueError:
             pass
-    raise ScheduleError(f"The scheduled time {value!r} is not a time of day (expected HH:MM).")
+    raise ScheduleError(f"The scheduled time {_shown(value)} is not a time of day (expected HH:MM).")
+
+
+def _is_end_of_day(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"\s*24:00(:00(\.0+)?)?\s*", value) is not None
+
+
+# ---- the owner's time zone ----------------------------------------------------------------------
+_IANA_BY_FOLDED: dict[str, list[str]] = {}
+for _name in pytz.all_timezones:
+    _IANA_BY_FOLDED.setdefault(_name.casefold(), []).append(_name)
+_WINDOWS_BY_FOLDED = {name.casefold(): iana for name, iana in win_tz.items()}
+# "+02:00", "+0530", "+2", "UTC+2", "UTC-05:30", "GMT-5", "UTC +02:00": the sign means what
+# people mean (east of Greenwich is +). POSIX `Etc/GMT-5` is an IANA name and never reaches this.
+_OFFSET_ZONE = re.compile(r"^(?:(?:UTC|GMT)\s*)?([+\-−])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
 
 def owner_timezone(name: object) -> tuple[tzinfo, str | None]:
-    """The owner's timezone, or UTC with a warning when the stored name is unknown."""
+    """The owner's timezone from `profiles.timezone`, with a note for the log when it was read
+    from a form other than its canonical IANA name; ScheduleError when it cannot be read.
+
+    Accepted, in this order: NULL or empty (UTC, as the app does); an IANA name (exact, then
+    case-insensitive when that matches exactly one name); a Windows zone name (CLDR mapping,
+    case-insensitive); a fixed offset from -12:00 to +14:00.
+    """
     if name is None or (isinstance(name, str) and not name.strip()):
         return UTC, None
-    try:
-        return pytz.timezone(str(name).strip()), None
-    except pytz.UnknownTimeZoneError:
-        return UTC, f"unknown timezone {name!r} in the owner's profile; using UTC"
+    if not isinstance(name, str):
+        raise _not_a_zone(name)
+    text = name.strip()
+    if text in pytz.all_timezones_set:
+        return pytz.timezone(text), None
+    folded = text.casefold()
+    matches = _IANA_BY_FOLDED.get(folded, [])
+    if len(matches) == 1:
+        return pytz.timezone(matches[0]), f"timezone {_shown(name)} read as {matches[0]}"
+    if folded in _WINDOWS_BY_FOLDED:
+        iana = _WINDOWS_BY_FOLDED[folded]
+        return pytz.timezone(iana), f"Windows timezone {_shown(name)} read as {iana} (CLDR)"
+    offset = _fixed_offset(text)
+    if offset is not None:
+        if not MIN_OFFSET <= offset <= MAX_OFFSET:
+            raise _not_a_zone(name, " (UTC offsets run from -12:00 to +14:00)")
+        zone = timezone(offset)
+        return zone, f"timezone {_shown(name)} read as the fixed offset {zone} (no daylight saving time)"
+    raise _not_a_zone(name)
+
+
+def _not_a_zone(name: object, why: str = "") -> ScheduleError:
+    return ScheduleError(
+        f"The owner's profile timezone {_shown(name)} is not a time zone{why}; {PROFILE_ADVICE}."
+    )
+
+
+def _fixed_offset(text: str) -> timedelta | None:
+    match = _OFFSET_ZONE.match(text)
+    if match is None:
+        return None
+    sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3) or 0)
+    if minutes >= 60:
+        return None
+    offset = timedelta(hours=hours, minutes=minutes)
+    return -offset if sign in "-−" else offset
 
 
 def local_to_utc(day: date, wall: time, zone: tzinfo) -> datetime:
-    """Wall-clock `day` + `wall` in `zone` as UTC, with the gap and overlap rules above."""
+    """Wall-clock `day` + `wall` in `zone` as UTC, with the gap and overlap rules above.
+
+    ScheduleError when the instant falls outside the years 1 to 9999 in UTC (0001-01-01 00:00
+    in Tokyo is still year 0 in UTC).
+    """
     naive = datetime.combine(day, wall)
+    try:
+        return _localize(naive, zone)
+    except OverflowError:
+        edge = "before the year 1" if day.year < 5000 else "after the year 9999"
+        raise ScheduleError(
+            f"The scheduled date and time {day.isoformat()} {wall:%H:%M} in {zone} falls {edge} "
+            f"in UTC: {_YEARS}."
+        ) from None
+
+
+def _localize(naive: datetime, zone: tzinfo) -> datetime:
     if not isinstance(zone, pytz.tzinfo.BaseTzInfo):
         return UTC.localize(naive) if zone is UTC else naive.replace(tzinfo=zone).astimezone(UTC)
     try:
@@ -143,7 +251,12 @@ def content_posts_due(scheduled_date: object, scheduled_time: object, timezone_n
 
 def _local_due(scheduled_date: object, scheduled_time: object, timezone_name: object) -> DueTime:
     day = parse_date(scheduled_date)
-    wall = NOON if scheduled_time in (None, "") else parse_time(scheduled_time)
+    if _is_end_of_day(scheduled_time):
+        if day == date.max:
+            raise ScheduleError(f"The scheduled date and time 9999-12-31 24:00 is not usable: {_YEARS}.")
+        day, wall = day + timedelta(days=1), time(0)
+    else:
+        wall = NOON if scheduled_time in (None, "") else parse_time(scheduled_time)
     zone, warning = owner_timezone(timezone_name)
     return DueTime(local_to_utc(day, wall, zone), warning)
 
@@ -151,7 +264,11 @@ def _local_due(scheduled_date: object, scheduled_time: object, timezone_name: ob
 def decide(
     due_at: datetime, now: datetime, max_lateness: timedelta, not_before: datetime | None = None
 ) -> Decision:
-    """What to do with a post due at `due_at` when the run's clock reads `now`."""
+    """What to do with a post due at `due_at` when the run's clock reads `now`.
+
+    Only comparisons and one subtraction of aware datetimes: neither can overflow, whatever
+    the years (the difference of any two datetimes fits a timedelta).
+    """
     if due_at > now:
         return Decision.WAIT
     if now - due_at > max_lateness:
@@ -164,17 +281,32 @@ def decide(
 def retry_delay(
     failed_attempts: int, first_delay: timedelta, cap: timedelta = timedelta(hours=1)
 ) -> timedelta:
-    """Wait before the next try after `failed_attempts` transient failures (doubling, capped)."""
-    if failed_attempts < 1:
+    """Wait before the next try after `failed_attempts` transient failures (doubling, capped).
+
+    Doubles step by step and stops at the cap, so no attempt count (our own metadata key, which
+    a broken row may hold as any integer) can overflow a timedelta.
+    """
+    if failed_attempts < 1 or first_delay <= timedelta(0) or cap <= timedelta(0):
         return timedelta(0)
-    return min(first_delay * (1 << (failed_attempts - 1)), cap)
+    delay = min(first_delay, cap)
+    for _ in range(failed_attempts - 1):
+        if delay >= cap:
+            break
+        delay = cap if delay > cap / 2 else delay * 2
+    return delay
 
 
 def candidate_window(now: datetime) -> tuple[str, str]:
     """Server-side bounds for reading candidates: (now as ISO, tomorrow's UTC date as ISO).
 
     Any wall-clock date later than tomorrow in UTC cannot be due yet in any timezone
-    (offsets stay within ±14 h), so the server can skip those rows.
+    (offsets stay within +14 h, see MAX_OFFSET), so the server can skip those rows. At the
+    ends of the calendar the bounds are clamped instead of overflowing.
     """
-    now_utc = now.astimezone(UTC)
-    return now_utc.isoformat(), (now_utc.date() + timedelta(days=1)).isoformat()
+    try:
+        now_utc = now.astimezone(UTC)
+    except OverflowError:
+        now_utc = (datetime.min if now.year < 5000 else datetime.max).replace(tzinfo=UTC)
+    today = now_utc.date()
+    tomorrow = today if today == date.max else today + timedelta(days=1)
+    return now_utc.isoformat(), tomorrow.isoformat()

@@ -1,16 +1,20 @@
 """Rows of both post tables as one `Post`, and the text and media the app means. Pure: no I/O.
 
-The two tables describe the same thing differently (see the data-model contract); everything
-that differs between them is resolved here, so the rest of the program sees one shape.
+The two tables describe the same thing differently (see README "What the publisher writes");
+everything that differs between them is resolved here, so the rest of the program sees one
+shape. A row is user data: whatever it holds, `post_from_row` never raises and `build_job`
+raises only InvalidPostError with a sentence for the user (docs/rows.md lists the rules).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from services.platforms.base import (
     BLOG,
@@ -113,23 +117,46 @@ def post_from_row(table: str, row: Mapping[str, Any], owner_timezone: Any = None
     )
 
 
-def _string_list(value: Any, what: str) -> list[str]:
-    """A text[] value as a list of non-empty strings; anything else is the user's error."""
+def without_nul(text: str) -> str:
+    """`text` without NUL characters: PostgreSQL text cannot hold them and platforms reject them,
+    so one can only be an accident, and dropping it changes nothing a reader would see."""
+    return text.replace("\x00", "")
+
+
+def _string_list(value: Any, what: str, *, single: bool = False) -> list[str]:
+    """A text[] (or text, when `single`) value as a list of non-empty strings; anything else is
+    the user's error, named with the value."""
     if value is None:
         return []
     if isinstance(value, str):
         return [value.strip()] if value.strip() else []
+    if single:
+        raise InvalidPostError(f"The post's {what} is not a text: {_shown(value)}.")
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise InvalidPostError(f"The post's {what} are not a list of texts.")
+        raise InvalidPostError(f"The post's {what} are not a list of texts: {_shown(value)}.")
     return [item.strip() for item in value if item.strip()]
 
 
 def normalise_hashtags(value: Any) -> tuple[str, ...]:
-    """Hashtags without their leading '#', whether stored as a list or one string."""
+    """Hashtags without their leading '#', whether stored as a list or one string.
+
+    A tag repeated in another spelling (`#Bread`, `bread`) is kept once, with its first spelling:
+    platforms treat hashtags case-insensitively, and repeats count against hashtag limits.
+    """
     if isinstance(value, str):
-        value = [part for part in re.split(r"[\s,]+", value) if part]
-    tags = _string_list(value, "hashtags")
-    return tuple(tag.lstrip("#").strip() for tag in tags if tag.lstrip("#").strip())
+        value = [part for part in re.split(r"[\s,]+", without_nul(value)) if part]
+    tags = (without_nul(tag).lstrip("#").strip() for tag in _string_list(value, "hashtags"))
+    return _first_spellings(tag for tag in tags if tag)
+
+
+def _first_spellings(tags: Iterable[str]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    kept: list[str] = []
+    for tag in tags:
+        if tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            kept.append(tag)
+    return tuple(kept)
 
 
 def build_text(title: str, content: str, hashtags: tuple[str, ...]) -> str:
@@ -171,11 +198,11 @@ def resolve_media(post: Post) -> tuple[str, tuple[str, ...]]:
             carousel = _string_list(cols.get("carousel_images"), "carousel images")
         if not carousel and post.kind == "carousel":
             carousel = images
-        single = _string_list(cols.get("media_url"), "media URL") or images[:1]
+        single = _string_list(cols.get("media_url"), "media URL", single=True) or images[:1]
     else:
-        single = _string_list(cols.get("primary_image_url"), "image URL")
-    video_url = _string_list(meta.get("video_url"), "video URL")
-    media_type = str(meta.get("media_type") or "").strip().lower()
+        single = _string_list(cols.get("primary_image_url"), "image URL", single=True)
+    video_url = _string_list(meta.get("video_url"), "video URL", single=True)
+    media_type = _media_type(meta)
     if post.kind in _OTHER_KINDS:
         return _OTHER_KINDS[post.kind], tuple(carousel or single)
     if post.kind == "story":
@@ -201,14 +228,43 @@ def resolve_media(post: Post) -> tuple[str, tuple[str, ...]]:
     return TEXT, ()
 
 
+def _media_type(meta: Mapping[str, Any]) -> str:
+    """metadata.media_type, lower-case ('' when absent); a value that is not text is an error."""
+    value = meta.get("media_type")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidPostError(
+            f"The post's media_type ({_shown(value)}) must be a word such as image or video."
+        )
+    return value.strip().lower()
+
+
+def is_web_address(value: str) -> bool:
+    """An http(s) URL with a host that the HTTP client can parse (media, link, thumbnail)."""
+    if not re.match(r"^https?://[^\s/?#]+", value, re.IGNORECASE):
+        return False
+    try:
+        url = httpx.URL(value)
+        host = url.raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError):
+        return False
+    # httpx percent-encodes what a host cannot hold (a space) instead of refusing it.
+    return bool(host) and "%" not in host and (url.port is None or 0 < url.port < 65536)
+
+
+def _not_a_web_address(what: str, value: Any) -> InvalidPostError:
+    return InvalidPostError(
+        f"The post's {what} ({_shown(value)}) is not a web address starting with http:// or https://."
+    )
+
+
 def _url_option(meta: Mapping[str, Any], key: str) -> str | None:
     value = meta.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value.strip(), re.IGNORECASE):
-        raise InvalidPostError(
-            f"The post's {key} ({_shown(value)}) is not a web address starting with http:// or https://."
-        )
+    if not isinstance(value, str) or not is_web_address(value.strip()):
+        raise _not_a_web_address(key, value)
     return value.strip()
 
 
@@ -254,22 +310,26 @@ def build_job(post: Post) -> PublishJob:
     if not isinstance(post.content, str):
         raise InvalidPostError("The post has no text content.")
     if not isinstance(post.title, str):
-        raise InvalidPostError("The post's title is not text.")
+        raise InvalidPostError(f"The post's title is not text: {_shown(post.title)}.")
+    title, content = without_nul(post.title), without_nul(post.content)
     hashtags = normalise_hashtags(post.hashtags)
     kind, media = resolve_media(post)
-    text = build_text(post.title, post.content, hashtags)
+    for url in media:
+        if not is_web_address(url):
+            raise _not_a_web_address("media file address", url)
+    text = build_text(title, content, hashtags)
     if not text:
         raise InvalidPostError("The post is empty: it has no title, text or hashtags.")
     remote = post.metadata.get(REMOTE_KEY)
     meta = post.metadata
-    media_type = str(meta.get("media_type") or "").strip().lower()
+    media_type = _media_type(meta)
     sending = meta.get(SENDING_KEY)
     return PublishJob(
         ref=post.ref,
         kind=kind,
-        title=post.title.strip(),
+        title=title.strip(),
         text=text,
-        body=build_text("", post.content, hashtags),
+        body=build_text("", content, hashtags),
         hashtags=hashtags,
         media_urls=media,
         resume=dict(remote) if isinstance(remote, dict) else {},
@@ -291,6 +351,6 @@ def _timestamp_or_none(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -70,10 +70,14 @@ def test_build_text(title, content, tags, expected):
         (None, ()),
         ([], ()),
         (["#", " "], ()),
+        (["#Bread", "bread", "#BREAD", "fresh", "#fresh"], ("Bread", "fresh")),
+        ("#Straße strasse #STRASSE", ("Straße",)),  # casefold: ß is ss
+        (["a\x00b", "#\x00", "\x00#c"], ("ab", "c")),
     ],
 )
 def test_hashtags_with_or_without_hash(stored, expected):
-    """Hashtags are stored with or without '#', as a list or one string; all read the same."""
+    """Hashtags are read with or without '#', as a list or one string; repeats in any case are
+    kept once with their first spelling; NUL characters are dropped."""
     assert normalise_hashtags(stored) == expected
 
 
@@ -161,8 +165,21 @@ def test_non_object_metadata_reads_as_empty():
         ({"content": None}, "no text content"),
         ({"content": {"a": 1}}, "no text content"),
         ({"content": "", "title": ""}, "empty"),
-        ({"images": [1, 2]}, "images are not a list of texts"),
+        ({"images": [1, 2]}, r"images are not a list of texts: \[1, 2\]"),
         ({"hashtags": {"a": 1}}, "hashtags are not a list"),
+        ({"hashtags": 7}, "hashtags are not a list of texts: 7"),
+        ({"media_url": ["https://x/a.jpg"]}, r"media URL is not a text: \['https://x/a.jpg'\]"),
+        ({"metadata": {"video_url": 5}}, "video URL is not a text: 5"),
+        ({"metadata": {"media_type": ["video"]}}, r"media_type \(\['video'\]\) must be a word"),
+        ({"title": 5}, "title is not text: 5"),
+        ({"media_url": "photo.jpg"}, r"media file address \('photo.jpg'\) is not a web address"),
+        ({"images": ["ftp://x/a.jpg"]}, "media file address .* not a web address"),
+        ({"media_url": "https://exa mple.com/a.jpg"}, "not a web address"),
+        ({"media_url": "https://[::1/a.jpg"}, "not a web address"),
+        ({"media_url": "https:///a.jpg"}, "not a web address"),
+        ({"media_url": "https://example.com:99999/a.jpg"}, "not a web address"),
+        ({"media_url": "https://h/a\x00.jpg"}, "not a web address"),
+        ({"metadata": {"thumbnail": "https://exa mple.com/t.jpg"}}, "thumbnail .* not a web address"),
     ],
 )
 def test_bad_rows_raise_readable_errors(fields, message):
@@ -221,3 +238,18 @@ def test_bad_metadata_options_fail_with_the_key_named(meta, words):
     """A malformed option is the post's error, naming the key and its value."""
     with pytest.raises(InvalidPostError, match=words):
         build_job(cc(metadata=meta))
+
+
+def test_nul_characters_are_dropped_from_the_text():
+    """NUL characters (which PostgreSQL and the platforms refuse) are dropped from title, text and tags."""
+    job = build_job(cc(title="T\x00itle", content="Bo\x00dy", hashtags=["#t\x00ag"]))
+    assert job.text == "Title\n\nBody\n\n#tag"
+    assert job.title == "Title"
+    assert job.body == "Body\n\n#tag"
+    with pytest.raises(InvalidPostError, match="empty"):
+        build_job(cc(title="\x00", content="\x00\x00"))
+
+
+def test_repeated_hashtags_reach_the_text_once():
+    """The text carries each hashtag once, in its first spelling."""
+    assert build_job(cc(hashtags=["#Bread", "bread", "#rye"])).text == "Hello\n\n#Bread #rye"
