@@ -85,9 +85,9 @@ def evaluate(post: Post, now: datetime, max_lateness: timedelta, *, force: bool 
     try:
         due = due_time(post)
     except ScheduleError as exc:
-        return Candidate(
-            post, Action.INVALID, error=f"{exc} Fix the schedule in the app and schedule the post again."
-        )
+        # A message that already says where to fix it (the owner's profile) needs no second advice.
+        advice = "" if "settings" in str(exc) else " Fix the schedule in the app and schedule the post again."
+        return Candidate(post, Action.INVALID, error=f"{exc}{advice}")
     if force:
         return Candidate(post, Action.PUBLISH, due.at, warning=due.warning)
     action = _ACTIONS[decide(due.at, now, max_lateness, _not_before(post))]
@@ -119,7 +119,8 @@ def lateness_text(delta: timedelta) -> str:
 def expiry_reason(due_at: datetime, max_lateness: timedelta, waited_for: str = "") -> str:
     """The sentence an expired post carries (`waited_for`: why it waited, when a platform made it)."""
     reason = (
-        f"Not published: it was due {due_at:%Y-%m-%d %H:%M} UTC, more than {lateness_text(max_lateness)} "
+        f"Not published: it was due {due_at.isoformat(sep=' ', timespec='minutes')[:16]} UTC, more than "
+        f"{lateness_text(max_lateness)} "
         "before the scheduler could publish it."
     )
     if waited_for:

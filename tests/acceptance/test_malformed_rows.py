@@ -194,7 +194,7 @@ def seed_run(stack: Stack) -> Seeded:
         cc(
             "connection with an empty token",
             False,
-            "Instagram connection has no access token",
+            "Instagram connection has no saved login",
             platform="instagram",
             media_url=stack.media_url(f"ig-{tag}.jpg"),
         )

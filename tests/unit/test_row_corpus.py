@@ -1,7 +1,7 @@
 """Malformed rows: a corpus of the kinds of garbage real tables hold, and a property over any row.
 
 Each row goes through the pure path a run takes before any network call: post_from_row, its
-due time (services.runner.due_time), build_job, then the platform adapter's check(). Whatever
+due time (services.decisions.due_time), build_job, then the platform adapter's check(). Whatever
 the row holds, that path either succeeds or raises one of our own input errors with a sentence
 for the user; never TypeError, AttributeError, OverflowError or a ValueError from deep inside.
 What only a run can judge (an unknown platform, a post with no owner, connections) is checked
@@ -32,7 +32,7 @@ from services.posts import (
     is_web_address,
     post_from_row,
 )
-from services.runner import due_time
+from services.decisions import due_time
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OUR_ERRORS = (ScheduleError, InvalidPostError, LimitError)
