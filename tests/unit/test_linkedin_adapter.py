@@ -30,6 +30,7 @@ from services.errors import (
 from services.platforms.base import (
     CAROUSEL,
     IMAGE,
+    STORY,
     TEXT,
     VIDEO,
     AdapterContext,
@@ -576,7 +577,13 @@ def test_wrong_client_secret_is_a_config_error(world: World) -> None:
         (TEXT, "x" * 3001, 0, "LinkedIn posts are limited to 3,000 characters; this one has 3,001."),
         (CAROUSEL, "x", 1, "LinkedIn carousels need at least 2 images; this one has 1."),
         (CAROUSEL, "x", 21, "LinkedIn carousels are limited to 20 images; this one has 21."),
-        (VIDEO, "x", 1, "cannot publish video posts to LinkedIn (it can publish: text, image, carousel)."),
+        (
+            STORY,
+            "x",
+            1,
+            "cannot publish story posts to LinkedIn "
+            "(it can publish: text, image, carousel, video, reel, link, document).",
+        ),
     ],
 )
 def test_limits_are_checked_before_any_call(kind: str, text: str, images: int, problem: str) -> None:
