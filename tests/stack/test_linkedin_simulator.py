@@ -83,7 +83,14 @@ def test_text_post_answers_201_with_empty_body_and_urn_header(
     urn = response.headers["x-restli-id"]
     assert urn.startswith("urn:li:share:")
     assert sim.created == [
-        {"platform": "linkedin", "id": urn, "text": "Hello LinkedIn", "media": [], "author": AUTHOR}
+        {
+            "platform": "linkedin",
+            "id": urn,
+            "kind": "text",
+            "text": "Hello LinkedIn",
+            "media": [],
+            "author": AUTHOR,
+        }
     ]
 
 
