@@ -34,6 +34,7 @@ seconds; after a refresh such answers are waited out for up to GRACE_S seconds.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -499,7 +500,8 @@ class _Publication:
         if not isinstance(expires, int):
             return None
         deadline = datetime.fromtimestamp(expires / 1000, UTC)
-        return plan if deadline - UPLOAD_URL_MARGIN > self.ctx.now() else None
+        # A copy: etags are filled in as parts go, and the job's resume notes stay as read.
+        return copy.deepcopy(plan) if deadline - UPLOAD_URL_MARGIN > self.ctx.now() else None
 
     def start_video(self, media_url: str) -> tuple[str, dict[str, Any]]:
         """initializeUpload with the file's size; the urn and plan are remembered at once."""
@@ -539,7 +541,7 @@ class _Publication:
             "expires_at_ms": expires if isinstance(expires, int) else 0,
             "parts": parts,
         }
-        self.ctx.progress.remember(video=urn, video_url=media_url, video_upload=plan)
+        self.ctx.progress.remember(video=urn, video_url=media_url, video_upload=copy.deepcopy(plan))
         return urn, plan
 
     def video_size(self, media_url: str) -> int:
@@ -624,7 +626,7 @@ class _Publication:
                         detail="part PUT without an etag",
                     )
                 part["etag"] = etag
-                self.ctx.progress.remember(video_upload=plan)
+                self.ctx.progress.remember(video_upload=copy.deepcopy(plan))
         if last is None:
             raise RuntimeError("put_missing_parts called without a missing part")
         return last
