@@ -207,8 +207,8 @@ def test_next_midnight_utc() -> None:
 # ---- publishing ----------------------------------------------------------------------------
 
 
-def test_text_post_sends_the_contract_body_and_headers(world: World) -> None:
-    """A text post is one POST /rest/posts with §3.1 headers and §3.2 body; the urn comes back."""
+def test_text_post_sends_the_documented_body_and_headers(world: World) -> None:
+    """A text post is one POST /rest/posts with the required headers and body; the urn comes back."""
     result = world.publish(job("Hello LinkedIn"))
 
     [request] = world.sim.requests
@@ -636,7 +636,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_errors_are_classified(world: World, case: Case) -> None:
-    """Each LinkedIn failure becomes its §3.7 error class; nothing is published; no token leaks."""
+    """Each LinkedIn failure becomes its documented error class; nothing is published; no token leaks."""
     world.settings = dataclasses.replace(world.settings, linkedin_api_version=case.version)
     for fault in case.faults:
         world.sim.inject(fault, step=case.step)
