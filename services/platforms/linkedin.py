@@ -84,7 +84,6 @@ IMAGE_POLL_INTERVAL_S = 2.0
 VIDEO_POLLS = 6  # videos take longer; the rest of the wait happens in a later run
 VIDEO_POLL_INTERVAL_S = 5.0
 UPLOAD_BLOCK_BYTES = 64 * 1024  # what is in memory at once while a file streams through
-VIDEO_PART_BYTES = 4 * 1024 * 1024  # LinkedIn's part size; the simulator checks ranges against it
 # LinkedIn's documented file-size limits (docs/platforms/linkedin.md, "Limits").
 VIDEO_MAX_BYTES = 500 * 1024 * 1024
 VIDEO_REQUIREMENT = "an MP4 video of 3 seconds to 30 minutes and at most 500 MB"
@@ -219,6 +218,26 @@ def is_revoked(response: httpx.Response) -> bool:
 def refresh_cures(response: httpx.Response) -> bool:
     """A 401 a new token can cure: any but a revoked one (only reconnecting in the app helps)."""
     return response.status_code == 401 and not is_revoked(response)
+
+
+def upload_parts(instructions: object, size: int) -> list[dict[str, Any]] | None:
+    """The parts of a video upload plan from LinkedIn's uploadInstructions, or None if unusable.
+
+    The parts are read off one stream in order, so their byte ranges must tile the file exactly.
+    """
+    if not isinstance(instructions, list):
+        return None
+    parts: list[dict[str, Any]] = []
+    expected_first = 0
+    for item in instructions:
+        url = item.get("uploadUrl") if isinstance(item, dict) else None
+        first = item.get("firstByte") if isinstance(item, dict) else None
+        last = item.get("lastByte") if isinstance(item, dict) else None
+        if not isinstance(url, str) or first != expected_first or not isinstance(last, int) or last < first:
+            return None
+        parts.append({"url": url, "first": first, "last": last, "etag": None})
+        expected_first = last + 1
+    return parts if parts and expected_first == size else None
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -520,17 +539,9 @@ class _Publication:
             raise self.failure(response, doing=f"preparing the upload of {name}")
         value = _json(response).get("value")
         value = value if isinstance(value, dict) else {}
-        urn, instructions = value.get("video"), value.get("uploadInstructions")
-        parts = [
-            {"url": i.get("uploadUrl"), "first": i.get("firstByte"), "last": i.get("lastByte"), "etag": None}
-            for i in (instructions if isinstance(instructions, list) else [])
-            if isinstance(i, dict)
-        ]
-        well_formed = all(
-            isinstance(p["url"], str) and isinstance(p["first"], int) and isinstance(p["last"], int)
-            for p in parts
-        )
-        if not isinstance(urn, str) or not parts or not well_formed:
+        urn = value.get("video")
+        parts = upload_parts(value.get("uploadInstructions"), size)
+        if not isinstance(urn, str) or parts is None:
             raise RetryableError(
                 PLATFORM, f"LinkedIn did not return upload addresses for {name}; nothing was published."
             )

@@ -15,7 +15,7 @@ import pytest
 
 from devstack.server import serve
 from devstack.simulators.base import FAULTS
-from devstack.simulators.linkedin import TOKEN_PATH, LinkedInSimulator
+from devstack.simulators.linkedin import TOKEN_PATH, VIDEO_PART_BYTES, LinkedInSimulator
 from devstack.simulators.media import MediaHost, media_bytes
 from services.errors import (
     AmbiguousError,
@@ -50,13 +50,13 @@ from services.platforms.linkedin import (
     IMAGE_POLLS,
     RECONNECT,
     VIDEO_MAX_BYTES,
-    VIDEO_PART_BYTES,
     VIDEO_POLL_INTERVAL_S,
     VIDEO_POLLS,
     LinkedInAdapter,
     author_urn,
     little_text,
     next_midnight_utc,
+    upload_parts,
 )
 from tests.adapters.harness import SLOW_DELAY_S, ProgressRecorder
 from tests.adapters.harness_linkedin import HARNESS
@@ -202,6 +202,31 @@ def test_next_midnight_utc() -> None:
     assert next_midnight_utc(NOW) == MIDNIGHT
     assert next_midnight_utc(MIDNIGHT) == MIDNIGHT + timedelta(days=1)
     assert next_midnight_utc(datetime(2026, 11, 29, 1, 0, tzinfo=UTC) - timedelta(hours=2)) == MIDNIGHT
+
+
+def _instructions(*ranges: tuple[int, int]) -> list[dict[str, Any]]:
+    return [{"uploadUrl": f"https://up.example/{a}", "firstByte": a, "lastByte": b} for a, b in ranges]
+
+
+@pytest.mark.parametrize(
+    ("instructions", "usable"),
+    [
+        (_instructions((0, 9), (10, 14)), True),
+        (_instructions((0, 14)), True),
+        (_instructions((0, 9), (11, 14)), False),  # a gap
+        (_instructions((10, 14), (0, 9)), False),  # out of order
+        (_instructions((0, 9)), False),  # short of the file
+        (_instructions((0, 9), (10, 20)), False),  # past the file
+        ([], False),
+        ("not a list", False),
+    ],
+)
+def test_upload_parts_must_tile_the_file(instructions: Any, usable: bool) -> None:
+    """A 15-byte video's upload plan is used only when its ranges cover bytes 0-14 in order, once."""
+    parts = upload_parts(instructions, 15)
+    assert (parts is not None) == usable
+    if parts is not None:
+        assert [p["etag"] for p in parts] == [None] * len(parts)
 
 
 # ---- publishing ----------------------------------------------------------------------------
