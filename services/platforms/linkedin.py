@@ -506,9 +506,16 @@ class _Publication:
                     "/rest/videos", earlier, "video", name, VIDEO_REQUIREMENT, VIDEO_POLLS
                 )
                 return earlier
-        urn, plan = self.start_video(media_url)
-        self.finish_upload(urn, media_url, plan)
+        urn = self.upload_new_video(media_url)
         self.wait_until_available("/rest/videos", urn, "video", name, VIDEO_REQUIREMENT, VIDEO_POLLS)
+        return urn
+
+    def upload_new_video(self, media_url: str) -> str:
+        """One read of the media: its size for initializeUpload, then its parts off the same stream."""
+        with open_media(self.ctx, media_url, platform=PLATFORM) as media:
+            urn, plan = self.start_video(media_url, self.video_size(media, url_name(media_url)))
+            first = self.send_parts(media, plan, url_name(media_url))
+        self.finish_upload(urn, media_url, plan, first_try=first)
         return urn
 
     def usable_plan(self, plan: object) -> dict[str, Any] | None:
@@ -522,10 +529,9 @@ class _Publication:
         # A copy: etags are filled in as parts go, and the job's resume notes stay as read.
         return copy.deepcopy(plan) if deadline - UPLOAD_URL_MARGIN > self.ctx.now() else None
 
-    def start_video(self, media_url: str) -> tuple[str, dict[str, Any]]:
+    def start_video(self, media_url: str, size: int) -> tuple[str, dict[str, Any]]:
         """initializeUpload with the file's size; the urn and plan are remembered at once."""
         name = url_name(media_url)
-        size = self.video_size(media_url)
         ask = {
             "initializeUploadRequest": {
                 "owner": self.author,
@@ -555,11 +561,10 @@ class _Publication:
         self.ctx.progress.remember(video=urn, video_url=media_url, video_upload=copy.deepcopy(plan))
         return urn, plan
 
-    def video_size(self, media_url: str) -> int:
+    @staticmethod
+    def video_size(media: httpx.Response, name: str) -> int:
         """The video's size in bytes, from the media host, checked against LinkedIn's limit."""
-        name = url_name(media_url)
-        with open_media(self.ctx, media_url, platform=PLATFORM) as media:
-            length = media.headers.get("content-length", "")
+        length = media.headers.get("content-length", "")
         if not length.isdigit() or int(length) == 0:
             raise PermanentError(
                 PLATFORM,
@@ -575,11 +580,20 @@ class _Publication:
             )
         return size
 
-    def finish_upload(self, urn: str, media_url: str, plan: dict[str, Any]) -> None:
-        """PUT the parts without an etag, then finalizeUpload with every etag in part order."""
+    def finish_upload(
+        self, urn: str, media_url: str, plan: dict[str, Any], *, first_try: httpx.Response | None = None
+    ) -> None:
+        """PUT the parts without an etag, then finalizeUpload with every etag in part order.
+
+        `first_try` is the answer of parts already sent off an open stream: it goes through the
+        same refresh rule as a call, and any repeat re-opens the media for the missing parts.
+        """
         name = url_name(media_url)
-        if any(part.get("etag") is None for part in plan["parts"]):
-            response = self.authorized(lambda: self.put_missing_parts(media_url, plan))
+        if first_try is not None or any(part.get("etag") is None for part in plan["parts"]):
+            pending = [first_try] if first_try is not None else []
+            response = self.authorized(
+                lambda: pending.pop() if pending else self.put_missing_parts(media_url, plan)
+            )
             if response.status_code not in (200, 201):
                 raise self.failure(response, doing=f"uploading {name}")
         finalize = {
@@ -594,52 +608,55 @@ class _Publication:
             raise self.failure(response, doing=f"finishing the upload of {name}")
 
     def put_missing_parts(self, media_url: str, plan: dict[str, Any]) -> httpx.Response:
-        """Stream the video once, PUT each part still missing, remember each etag as it comes.
-
-        Returns the first refused part's response, else the last part's. Each call re-opens
-        the media, so a repeat after a token refresh sends only what is still missing.
-        """
+        """Open the video again and PUT the parts still missing (a resumed or repeated upload)."""
         name = url_name(media_url)
-        last: httpx.Response | None = None
         with open_media(self.ctx, media_url, platform=PLATFORM) as media:
             if media.headers.get("content-length") != str(plan["size"]):
                 raise RetryableError(
                     PLATFORM,
                     f"The video file {name} changed while it was being uploaded; nothing was published.",
                 )
-            stream = _Parts(media.iter_bytes(UPLOAD_BLOCK_BYTES))
-            for part in plan["parts"]:
-                length = part["last"] - part["first"] + 1
-                if part.get("etag") is not None:
-                    stream.skip(length)
-                    continue
-                last = send(
-                    self.ctx,
+            return self.send_parts(media, plan, name)
+
+    def send_parts(self, media: httpx.Response, plan: dict[str, Any], name: str) -> httpx.Response:
+        """Read the video off `media`, PUT each part still missing, remember each etag as it comes.
+
+        Returns the first refused part's response, else the last part's.
+        """
+        last: httpx.Response | None = None
+        stream = _Parts(media.iter_bytes(UPLOAD_BLOCK_BYTES))
+        for part in plan["parts"]:
+            length = part["last"] - part["first"] + 1
+            if part.get("etag") is not None:
+                stream.skip(length)
+                continue
+            last = send(
+                self.ctx,
+                PLATFORM,
+                "PUT",
+                part["url"],
+                publishes=False,
+                what="LinkedIn's video upload",
+                headers={
+                    "Authorization": f"Bearer {self.auth.token}",
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(length),
+                },
+                content=stream.take(length),
+            )
+            if last.status_code not in (200, 201):
+                return last
+            etag = last.headers.get("etag")
+            if not etag:
+                raise RetryableError(
                     PLATFORM,
-                    "PUT",
-                    part["url"],
-                    publishes=False,
-                    what="LinkedIn's video upload",
-                    headers={
-                        "Authorization": f"Bearer {self.auth.token}",
-                        "Content-Type": "application/octet-stream",
-                        "Content-Length": str(length),
-                    },
-                    content=stream.take(length),
+                    f"LinkedIn did not confirm a part of {name}; nothing was published.",
+                    detail="part PUT without an etag",
                 )
-                if last.status_code not in (200, 201):
-                    return last
-                etag = last.headers.get("etag")
-                if not etag:
-                    raise RetryableError(
-                        PLATFORM,
-                        f"LinkedIn did not confirm a part of {name}; nothing was published.",
-                        detail="part PUT without an etag",
-                    )
-                part["etag"] = etag
-                self.ctx.progress.remember(video_upload=copy.deepcopy(plan))
+            part["etag"] = etag
+            self.ctx.progress.remember(video_upload=copy.deepcopy(plan))
         if last is None:
-            raise RuntimeError("put_missing_parts called without a missing part")
+            raise RuntimeError("send_parts called without a missing part")
         return last
 
     # ---- processing status -------------------------------------------------------------------

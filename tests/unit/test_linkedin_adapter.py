@@ -413,18 +413,18 @@ def upload_ids(requests: list[Any]) -> list[str]:
 
 
 class FailingAfterParts(ProgressRecorder):
-    """Progress that makes the simulator drop the next part once `parts` etags are remembered."""
+    """Progress that faults the simulator's next part once `parts` etags are remembered."""
 
-    def __init__(self, sim: LinkedInSimulator, parts: int) -> None:
+    def __init__(self, sim: LinkedInSimulator, parts: int, fault: str = "reset_before") -> None:
         super().__init__()
-        self.sim, self.parts = sim, parts
+        self.sim, self.parts, self.fault = sim, parts, fault
 
     def remember(self, **remote_ids: Any) -> None:
         super().remember(**remote_ids)
         plan = remote_ids.get("video_upload") or {}
         done = sum(1 for part in plan.get("parts", []) if part["etag"])
         if done == self.parts:
-            self.sim.inject("reset_before", step="video_upload")
+            self.sim.inject(self.fault, step="video_upload")
 
 
 def test_video_is_uploaded_in_parts_and_posted_with_its_title(world: World) -> None:
@@ -445,6 +445,7 @@ def test_video_is_uploaded_in_parts_and_posted_with_its_title(world: World) -> N
     assert post["sha256"] == sha256_of("tour.mp4", size)
     assert world.sim.posts[post["id"]]["content"] == {"media": {"id": video.urn, "title": "Our bakery"}}
     assert result.post_id == post["id"]
+    assert world.media.downloads == ["/media/tour.mp4"]  # the size and the parts come off one read
 
 
 def test_reel_is_posted_as_a_video(world: World) -> None:
@@ -486,6 +487,22 @@ def test_resumed_video_sends_only_the_missing_parts(world: World) -> None:
     assert upload_ids(resumed) == [p.upload_id for p in world.sim.videos[urn].parts[2:]]
     assert world.sim.created[0]["sha256"] == sha256_of("long.mp4", size)
     assert len(world.requests("videos_init")) == 1
+
+
+def test_token_refreshed_mid_video_sends_only_the_missing_parts(world: World) -> None:
+    """A 401 on the second part: one refresh, the media read again, parts 2 and 3 sent with the new token."""
+    size = 2 * PART + 1000
+    connection = dataclasses.replace(MEMBER, refresh_token="rt-1")
+    world.recorder = FailingAfterParts(world.sim, parts=1, fault="auth")
+    world.publish(video_job(world.image("tour.mp4", size)), connection)
+    [new_token] = world.sim.issued_tokens
+    [video] = world.sim.videos.values()
+    parts = world.requests("video_upload")
+    ids = [p.upload_id for p in video.parts]
+    assert upload_ids(parts) == [ids[0], ids[1], ids[1], ids[2]]
+    assert [p.headers["authorization"] for p in parts[2:]] == [f"Bearer {new_token}"] * 2
+    assert world.media.downloads == ["/media/tour.mp4"] * 2
+    assert world.sim.created[0]["sha256"] == sha256_of("tour.mp4", size)
 
 
 def test_available_video_is_not_uploaded_again(world: World) -> None:
