@@ -129,6 +129,27 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             images=[img, jpg2, jpg3],
         )
         cc(
+            "LinkedIn video (two upload parts)",
+            platform="linkedin",
+            content_type="video",
+            title="Inside our bakery",
+            content="A tour of the kitchen",
+            media_url=stack.media_url("linkedin-tour.mp4", 4 * 1024 * 1024 + 200_000),
+        )
+        cc(
+            "LinkedIn document",
+            platform="linkedin",
+            title="Our winter menu",
+            content="The whole menu as a PDF",
+            media_url=stack.media_url("winter-menu.pdf", 150_000),
+        )
+        cc(
+            "LinkedIn link with a thumbnail",
+            platform="linkedin",
+            content="Read how we bake our bread",
+            metadata={"link": "https://example.com/our-story", "thumbnail": img},
+        )
+        cc(
             "YouTube video",
             platform="youtube",
             content_type="long_video",

@@ -22,12 +22,15 @@ _TYPES = {
     ".mp4": "video/mp4",
     ".mov": "video/quicktime",
     ".webm": "video/webm",
+    ".pdf": "application/pdf",
 }
 _MAGIC = {
     ".jpg": b"\xff\xd8\xff\xe0",
     ".jpeg": b"\xff\xd8\xff\xe0",
     ".png": b"\x89PNG\r\n\x1a\n",
     ".mp4": b"\x00\x00\x00\x18ftypmp42",
+    ".mov": b"\x00\x00\x00\x14ftypqt  ",
+    ".pdf": b"%PDF-1.7\n",
 }
 _BLOCK = 64 * 1024
 

@@ -9,10 +9,25 @@ from dataclasses import dataclass
 from devstack.server import serve
 from devstack.simulators.linkedin import TOKEN_PATH, LinkedInSimulator
 from devstack.simulators.media import MediaHost
-from services.platforms.base import CAROUSEL, IMAGE, TEXT, Connection, PlatformSettings, PublishJob
+from services.platforms.base import (
+    CAROUSEL,
+    DOCUMENT,
+    IMAGE,
+    LINK,
+    MEDIA_DOCUMENT,
+    MEDIA_VIDEO,
+    REEL,
+    TEXT,
+    VIDEO,
+    Connection,
+    PlatformSettings,
+    PublishJob,
+)
 from services.platforms.linkedin import LinkedInAdapter
 from tests.adapters.harness import CLIENT_TIMEOUT_S, Running
 
+# A video of two parts (one full 4 MiB part and a short one), so resuming a part is exercised.
+VIDEO_BYTES = 4 * 1024 * 1024 + 300_000
 # Every reserved character of LinkedIn's little text format, so the matrix also checks escaping.
 TEXT_BODY = "Matrix check: C# vs F#, a\\b | {x} @team [1] (2) <3> *bold* _under_ ~tilde~"
 
@@ -28,7 +43,7 @@ class LinkedInHarness:
     """Serves a LinkedIn simulator and a media host; the connection posts as a member."""
 
     platform = "linkedin"
-    kinds = (TEXT, IMAGE, CAROUSEL)
+    kinds = (TEXT, IMAGE, CAROUSEL, VIDEO, REEL, DOCUMENT, LINK)
 
     @contextmanager
     def start(self) -> Iterator[Running]:
@@ -58,19 +73,31 @@ class LinkedInHarness:
             )
 
     def job(self, running: Running, kind: str) -> PublishJob:
-        """A valid job of `kind`; image URLs point at the running media host."""
+        """A valid job of `kind`; media URLs point at the running media host."""
         assert isinstance(running, LinkedInRunning)
-        images = {TEXT: 0, IMAGE: 1, CAROUSEL: 3}[kind]
-        urls = tuple(f"{running.media_url}/media/{kind}-{n}.jpg?bytes=150000" for n in range(images))
+        media = f"{running.media_url}/media"
+        urls: tuple[str, ...] = {
+            TEXT: (),
+            IMAGE: (f"{media}/image-0.jpg?bytes=150000",),
+            CAROUSEL: tuple(f"{media}/carousel-{n}.jpg?bytes=150000" for n in range(3)),
+            VIDEO: (f"{media}/{kind}.mp4?bytes={VIDEO_BYTES}",),
+            REEL: (f"{media}/{kind}.mov?bytes={VIDEO_BYTES}",),
+            DOCUMENT: (f"{media}/deck.pdf?bytes=200000",),
+            LINK: (),
+        }[kind]
+        media_kind = {VIDEO: MEDIA_VIDEO, REEL: MEDIA_VIDEO, DOCUMENT: MEDIA_DOCUMENT}.get(kind)
         text = f"{TEXT_BODY}\n\n#{kind} #matrix"
         return PublishJob(
             ref=f"created_content/matrix-{kind}",
             kind=kind,
-            title="",
+            title="Matrix check" if kind == VIDEO else "",
             text=text,
             body=text,
             hashtags=(kind, "matrix"),
             media_urls=urls,
+            media_kinds=(media_kind,) * len(urls) if media_kind else (),
+            link="https://example.com/articles/matrix" if kind == LINK else None,
+            thumbnail=f"{media}/link-card.png?bytes=50000" if kind == LINK else None,
         )
 
     def publish_step(self, kind: str) -> str:  # noqa: ARG002 (the protocol's signature; one answer for all)

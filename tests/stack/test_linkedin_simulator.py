@@ -1,4 +1,4 @@
-"""The LinkedIn simulator against the contract (§3, §5, §6.1), driven with plain httpx."""
+"""The LinkedIn simulator against docs/platforms/linkedin.md, driven with plain httpx."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ import httpx
 import pytest
 
 from devstack.server import serve
-from devstack.simulators.linkedin import TOKEN_PATH, LinkedInSimulator, render_little_text
+from devstack.simulators.linkedin import (
+    TOKEN_PATH,
+    VIDEO_PART_BYTES,
+    LinkedInSimulator,
+    render_little_text,
+)
 
 AUTHOR = "urn:li:person:abc123"
 HEADERS = {
@@ -83,7 +88,14 @@ def test_text_post_answers_201_with_empty_body_and_urn_header(
     urn = response.headers["x-restli-id"]
     assert urn.startswith("urn:li:share:")
     assert sim.created == [
-        {"platform": "linkedin", "id": urn, "text": "Hello LinkedIn", "media": [], "author": AUTHOR}
+        {
+            "platform": "linkedin",
+            "id": urn,
+            "kind": "text",
+            "text": "Hello LinkedIn",
+            "media": [],
+            "author": AUTHOR,
+        }
     ]
 
 
@@ -179,7 +191,7 @@ def test_missing_restli_protocol_header_is_refused(http: httpx.Client, sim: Link
 def test_token_conventions_give_linkedin_error_json(
     http: httpx.Client, sim: LinkedInSimulator, token: str | None, status: int, body: dict[str, Any]
 ) -> None:
-    """Each token prefix gets its §3.7 status and error body, and nothing is posted."""
+    """Each token prefix gets LinkedIn's status and error body for it, and nothing is posted."""
     auth = f"Bearer {token}" if token else None
     response = http.post("/rest/posts", headers=headers(Authorization=auth), json=post_body("x"))
     assert (response.status_code, response.json()) == (status, body)
@@ -239,7 +251,7 @@ def test_unescaped_post_is_stored_truncated(http: httpx.Client, sim: LinkedInSim
 
 
 def test_duplicate_post_is_422_naming_the_first_urn(http: httpx.Client, sim: LinkedInSimulator) -> None:
-    """The same author posting the same commentary again gets §3.7's DUPLICATE_POST naming the first urn."""
+    """The same author posting the same commentary again gets DUPLICATE_POST naming the first urn."""
     first = http.post("/rest/posts", headers=HEADERS, json=post_body("Same words"))
     second = http.post("/rest/posts", headers=HEADERS, json=post_body("Same words"))
     urn = first.headers["x-restli-id"]
@@ -445,3 +457,332 @@ def test_faults_on_token_step_use_oauth_shapes(http: httpx.Client, sim: LinkedIn
     second = http.post(TOKEN_PATH, data=TOKEN_FORM)
     assert (first.status_code, first.json()["error"]) == (400, "invalid_grant")
     assert second.status_code == 500
+
+
+# ---- videos ----------------------------------------------------------------------------------
+
+PART = VIDEO_PART_BYTES
+MP4_HEAD = b"\x00\x00\x00\x18ftypmp42"
+UPLOAD_AUTH = {"Authorization": HEADERS["Authorization"], "Content-Type": "application/octet-stream"}
+
+
+def video_bytes(size: int, head: bytes = MP4_HEAD) -> bytes:
+    return (head + bytes(range(256)) * (size // 256 + 1))[:size]
+
+
+def init_video(http: httpx.Client, size: int, owner: str = AUTHOR) -> dict[str, Any]:
+    response = http.post(
+        "/rest/videos?action=initializeUpload",
+        headers=HEADERS,
+        json={
+            "initializeUploadRequest": {
+                "owner": owner,
+                "fileSizeBytes": size,
+                "uploadCaptions": False,
+                "uploadThumbnail": False,
+            }
+        },
+    )
+    assert response.status_code == 200
+    value: dict[str, Any] = response.json()["value"]
+    return value
+
+
+def put_parts(
+    http: httpx.Client, value: dict[str, Any], data: bytes, order: list[int] | None = None
+) -> list[str]:
+    """PUT every part (in `order`, default in sequence); the etags in part order."""
+    instructions = value["uploadInstructions"]
+    etags: dict[int, str] = {}
+    for index in order if order is not None else range(len(instructions)):
+        part = instructions[index]
+        body = data[part["firstByte"] : part["lastByte"] + 1]
+        response = http.put(part["uploadUrl"], headers=UPLOAD_AUTH, content=body)
+        assert response.status_code == 200, response.text
+        etags[index] = response.headers["etag"]
+    return [etags[i] for i in range(len(instructions))]
+
+
+def finalize(
+    http: httpx.Client, value: dict[str, Any], etags: list[str], token: str | None = None
+) -> httpx.Response:
+    return http.post(
+        "/rest/videos?action=finalizeUpload",
+        headers=HEADERS,
+        json={
+            "finalizeUploadRequest": {
+                "video": value["video"],
+                "uploadToken": value["uploadToken"] if token is None else token,
+                "uploadedPartIds": etags,
+            }
+        },
+    )
+
+
+def video_status(http: httpx.Client, urn: str) -> str:
+    return str(http.get(f"/rest/videos/{quote(urn, safe='')}", headers=HEADERS).json()["status"])
+
+
+def upload_video(http: httpx.Client, data: bytes, owner: str = AUTHOR) -> str:
+    value = init_video(http, len(data), owner)
+    assert finalize(http, value, put_parts(http, value, data)).status_code == 200
+    return str(value["video"])
+
+
+def test_video_init_answers_4_mib_parts_pointing_back_here(http: httpx.Client) -> None:
+    """initializeUpload splits the size into 4 MiB ranges (the last shorter), each with its own URL."""
+    value = init_video(http, 2 * PART + 10)
+    assert value["video"].startswith("urn:li:video:")
+    assert value["uploadToken"]
+    assert isinstance(value["uploadUrlsExpireAt"], int)
+    ranges = [(i["firstByte"], i["lastByte"]) for i in value["uploadInstructions"]]
+    assert ranges == [(0, PART - 1), (PART, 2 * PART - 1), (2 * PART, 2 * PART + 9)]
+    base = str(http.base_url).rstrip("/") + "/dms-uploads/"
+    urls = [i["uploadUrl"] for i in value["uploadInstructions"]]
+    assert all(url.startswith(base) for url in urls)
+    assert len(set(urls)) == 3
+    assert video_status(http, value["video"]) == "WAITING_UPLOAD"
+
+
+def test_single_part_video_has_an_empty_upload_token(http: httpx.Client) -> None:
+    """A video of one part gets one instruction and an empty uploadToken."""
+    value = init_video(http, 1000)
+    assert (len(value["uploadInstructions"]), value["uploadToken"]) == (1, "")
+
+
+def test_video_init_needs_a_file_size(http: httpx.Client) -> None:
+    """Without fileSizeBytes initializeUpload is a 422 naming the field."""
+    response = http.post(
+        "/rest/videos?action=initializeUpload",
+        headers=HEADERS,
+        json={"initializeUploadRequest": {"owner": AUTHOR}},
+    )
+    assert response.status_code == 422
+    assert "/initializeUploadRequest/fileSizeBytes" in response.json()["message"]
+
+
+def test_part_of_the_wrong_length_is_refused(http: httpx.Client, sim: LinkedInSimulator) -> None:
+    """A part PUT must carry exactly its byte range: one byte short is a 400 and gets no etag."""
+    value = init_video(http, PART + 100)
+    first = value["uploadInstructions"][0]
+    response = http.put(first["uploadUrl"], headers=UPLOAD_AUTH, content=b"x" * (PART - 1))
+    assert response.status_code == 400
+    assert "etag" not in response.headers
+    assert sim.videos[value["video"]].parts[0].etag is None
+
+
+def test_finalize_checks_token_and_every_etag_in_order(http: httpx.Client) -> None:
+    """finalizeUpload is refused for a missing part, etags out of order or a wrong token; then accepted."""
+    data = video_bytes(2 * PART + 5)
+    value = init_video(http, len(data))
+    instructions = value["uploadInstructions"]
+    first_two = put_parts(http, {"uploadInstructions": instructions[:2]}, data)
+    assert finalize(http, value, first_two).status_code == 400  # part 3 never uploaded
+    etags = put_parts(http, value, data)
+    assert etags[:2] == first_two  # the same bytes get the same etag
+    assert finalize(http, value, [etags[1], etags[0], etags[2]]).status_code == 400
+    assert finalize(http, value, etags, token="not-the-token").status_code == 400
+    assert video_status(http, value["video"]) == "WAITING_UPLOAD"
+    assert finalize(http, value, etags).status_code == 200
+
+
+def test_video_is_processing_for_k_reads_then_available(http: httpx.Client, sim: LinkedInSimulator) -> None:
+    """After finalize, processing_polls status reads answer PROCESSING, then AVAILABLE."""
+    sim.processing_polls = 2
+    urn = upload_video(http, video_bytes(3000))
+    assert [video_status(http, urn) for _ in range(3)] == ["PROCESSING", "PROCESSING", "AVAILABLE"]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (MP4_HEAD, "AVAILABLE"),
+        (b"\x00\x00\x00\x14ftypqt  ", "AVAILABLE"),
+        (b"\x1aE\xdf\xa3 webm", "PROCESSING_FAILED"),
+        (b"%PDF-1.7", "PROCESSING_FAILED"),
+    ],
+)
+def test_only_mp4_or_mov_bytes_become_available(http: httpx.Client, head: bytes, status: str) -> None:
+    """A video whose first bytes are not an MP4/MOV box ends in PROCESSING_FAILED."""
+    assert video_status(http, upload_video(http, video_bytes(5000, head))) == status
+
+
+def test_video_sha256_is_of_the_whole_file_even_out_of_order(
+    http: httpx.Client, sim: LinkedInSimulator
+) -> None:
+    """Parts PUT in any order (and one PUT twice) still give the whole file's size and SHA-256."""
+    data = video_bytes(2 * PART + 777)
+    value = init_video(http, len(data))
+    put_parts(http, value, data, order=[2, 0, 0, 1])
+    etags = [p.etag for p in sim.videos[value["video"]].parts]
+    assert finalize(http, value, [str(e) for e in etags]).status_code == 200
+    video = sim.videos[value["video"]]
+    assert (video.size, video.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_expired_upload_url_answers_401(http: httpx.Client, sim: LinkedInSimulator) -> None:
+    """A part PUT after the upload URLs expired is refused with 401 and no etag."""
+    sim.upload_ttl_s = -1
+    value = init_video(http, 100)
+    response = http.put(value["uploadInstructions"][0]["uploadUrl"], headers=UPLOAD_AUTH, content=b"x" * 100)
+    assert response.status_code == 401
+
+
+def test_video_post_records_kind_bytes_and_sha256(http: httpx.Client, sim: LinkedInSimulator) -> None:
+    """A post with an AVAILABLE video is created and recorded as a video with its size and SHA-256."""
+    data = video_bytes(PART + 3)
+    urn = upload_video(http, data)
+    content = {"media": {"id": urn, "title": "Tour"}}
+    response = http.post("/rest/posts", headers=HEADERS, json=post_body("With a video", content=content))
+    assert response.status_code == 201
+    assert sim.created == [
+        {
+            "platform": "linkedin",
+            "id": response.headers["x-restli-id"],
+            "kind": "video",
+            "text": "With a video",
+            "author": AUTHOR,
+            "media": [urn],
+            "title": "Tour",
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    ]
+
+
+def test_post_refuses_a_video_not_available_or_of_another_author(
+    http: httpx.Client, sim: LinkedInSimulator
+) -> None:
+    """A video still processing, or owned by someone else, cannot be posted (422)."""
+    sim.processing_polls = 5
+    processing = upload_video(http, video_bytes(1000))
+    sim.processing_polls = 0
+    foreign = upload_video(http, video_bytes(1000), owner="urn:li:organization:99")
+    for urn, words in ((processing, "PROCESSING"), (foreign, "belongs to")):
+        content = {"media": {"id": urn, "title": "x"}}
+        response = http.post("/rest/posts", headers=HEADERS, json=post_body(urn, content=content))
+        assert response.status_code == 422
+        assert words in response.json()["message"]
+    assert sim.created == []
+
+
+# ---- documents and articles --------------------------------------------------------------------
+
+
+def upload_document(http: httpx.Client, data: bytes) -> str:
+    init = http.post(
+        "/rest/documents?action=initializeUpload",
+        headers=HEADERS,
+        json={"initializeUploadRequest": {"owner": AUTHOR}},
+    )
+    assert init.status_code == 200
+    value = init.json()["value"]
+    assert set(value) == {"uploadUrl", "uploadUrlExpiresAt", "document"}
+    put = http.put(value["uploadUrl"], headers=UPLOAD_AUTH, content=data)
+    assert put.status_code == 201
+    return str(value["document"])
+
+
+def document_status(http: httpx.Client, urn: str) -> str:
+    return str(http.get(f"/rest/documents/{quote(urn, safe='')}", headers=HEADERS).json()["status"])
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [(b"%PDF-1.7\n a deck", "AVAILABLE"), (b"just some text", "PROCESSING_FAILED")],
+)
+def test_documents_are_checked_for_pdf_bytes(http: httpx.Client, data: bytes, status: str) -> None:
+    """A document that starts with %PDF becomes AVAILABLE; other bytes end in PROCESSING_FAILED."""
+    assert document_status(http, upload_document(http, data)) == status
+
+
+def test_document_post_needs_a_title(http: httpx.Client, sim: LinkedInSimulator) -> None:
+    """A document post without a title is a 422; with one it is recorded with bytes and SHA-256."""
+    data = b"%PDF-1.7\n" + b"d" * 5000
+    urn = upload_document(http, data)
+    untitled = http.post("/rest/posts", headers=HEADERS, json=post_body("a", content={"media": {"id": urn}}))
+    assert untitled.status_code == 422
+    assert "/content/media/title" in untitled.json()["message"]
+    titled = {"media": {"id": urn, "title": "Deck"}}
+    assert http.post("/rest/posts", headers=HEADERS, json=post_body("b", content=titled)).status_code == 201
+    [post] = sim.created
+    assert (post["kind"], post["title"], post["bytes"]) == ("document", "Deck", len(data))
+    assert post["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("article", "problem"),
+    [
+        ({"title": "No source"}, "/content/article/source"),
+        ({"source": "https://example.com/a"}, "/content/article/title"),
+        ({"source": "ftp://example.com/a", "title": "t"}, "/content/article/source"),
+        (
+            {"source": "https://example.com/a", "title": "t", "thumbnail": "urn:li:image:nope"},
+            "does not exist",
+        ),
+    ],
+)
+def test_article_needs_source_and_title(
+    http: httpx.Client, sim: LinkedInSimulator, article: dict[str, Any], problem: str
+) -> None:
+    """An article without an http(s) source or a title, or with an unknown thumbnail, is a 422."""
+    response = http.post("/rest/posts", headers=HEADERS, json=post_body("x", content={"article": article}))
+    assert response.status_code == 422
+    assert problem in response.json()["message"]
+    assert sim.created == []
+
+
+def test_article_with_thumbnail_is_recorded(http: httpx.Client, sim: LinkedInSimulator) -> None:
+    """An article with source, title and an AVAILABLE thumbnail image is created as kind article."""
+    image = upload_image(http)
+    article = {"source": "https://example.com/a", "title": "Read", "thumbnail": image}
+    assert (
+        http.post(
+            "/rest/posts", headers=HEADERS, json=post_body("x", content={"article": article})
+        ).status_code
+        == 201
+    )
+    [post] = sim.created
+    assert (post["kind"], post["source"], post["title"], post["thumbnail"], post["media"]) == (
+        "article",
+        "https://example.com/a",
+        "Read",
+        image,
+        [image],
+    )
+
+
+# ---- a new token refused as revoked ----------------------------------------------------------------
+
+
+def test_fresh_token_is_refused_as_revoked_for_n_requests(http: httpx.Client, sim: LinkedInSimulator) -> None:
+    """With fresh_token_revoked_requests=2 a new token gets two 401 65601 replies, then works."""
+    sim.fresh_token_revoked_requests = 2
+    token = http.post(TOKEN_PATH, data=TOKEN_FORM).json()["access_token"]
+    auth = headers(Authorization=f"Bearer {token}")
+    replies = [http.post("/rest/posts", headers=auth, json=post_body(f"try {n}")) for n in range(3)]
+    assert [r.status_code for r in replies] == [401, 401, 201]
+    assert replies[0].json()["serviceErrorCode"] == 65601
+    assert replies[0].json()["code"] == "REVOKED_ACCESS_TOKEN"
+    assert len(sim.created) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "step"),
+    [
+        ("POST", "/rest/videos?action=initializeUpload", "videos_init"),
+        ("POST", "/rest/videos?action=finalizeUpload", "videos_finalize"),
+        ("GET", "/rest/videos/urn%3Ali%3Avideo%3A1", "video_status"),
+        ("POST", "/rest/documents?action=initializeUpload", "documents_init"),
+        ("GET", "/rest/documents/urn%3Ali%3Adocument%3A1", "document_status"),
+        ("PUT", "/dms-uploads/doc7", "document_upload"),
+        ("PUT", "/dms-uploads/vid7-0", "video_upload"),
+        ("PUT", "/dms-uploads/up7", "upload"),
+    ],
+)
+def test_new_steps_can_be_faulted_by_name(http: httpx.Client, method: str, path: str, step: str) -> None:
+    """Each new route answers a fault scripted on its own step name."""
+    response = http.request(
+        method, path, headers={**HEADERS, "X-Fake-Scenario": f"server_error:{step}"}, json={}
+    )
+    assert response.status_code == 500

@@ -15,7 +15,7 @@ import pytest
 
 from devstack.server import serve
 from devstack.simulators.base import FAULTS
-from devstack.simulators.linkedin import TOKEN_PATH, LinkedInSimulator
+from devstack.simulators.linkedin import TOKEN_PATH, VIDEO_PART_BYTES, LinkedInSimulator
 from devstack.simulators.media import MediaHost, media_bytes
 from services.errors import (
     AmbiguousError,
@@ -29,7 +29,11 @@ from services.errors import (
 )
 from services.platforms.base import (
     CAROUSEL,
+    DOCUMENT,
     IMAGE,
+    LINK,
+    REEL,
+    STORY,
     TEXT,
     VIDEO,
     AdapterContext,
@@ -40,13 +44,19 @@ from services.platforms.base import (
     TokenUpdate,
 )
 from services.platforms.linkedin import (
+    DOCUMENT_MAX_BYTES,
+    GRACE_S,
     IMAGE_POLL_INTERVAL_S,
     IMAGE_POLLS,
     RECONNECT,
+    VIDEO_MAX_BYTES,
+    VIDEO_POLL_INTERVAL_S,
+    VIDEO_POLLS,
     LinkedInAdapter,
     author_urn,
     little_text,
     next_midnight_utc,
+    upload_parts,
 )
 from tests.adapters.harness import SLOW_DELAY_S, ProgressRecorder
 from tests.adapters.harness_linkedin import HARNESS
@@ -194,11 +204,36 @@ def test_next_midnight_utc() -> None:
     assert next_midnight_utc(datetime(2026, 11, 29, 1, 0, tzinfo=UTC) - timedelta(hours=2)) == MIDNIGHT
 
 
+def _instructions(*ranges: tuple[int, int]) -> list[dict[str, Any]]:
+    return [{"uploadUrl": f"https://up.example/{a}", "firstByte": a, "lastByte": b} for a, b in ranges]
+
+
+@pytest.mark.parametrize(
+    ("instructions", "usable"),
+    [
+        (_instructions((0, 9), (10, 14)), True),
+        (_instructions((0, 14)), True),
+        (_instructions((0, 9), (11, 14)), False),  # a gap
+        (_instructions((10, 14), (0, 9)), False),  # out of order
+        (_instructions((0, 9)), False),  # short of the file
+        (_instructions((0, 9), (10, 20)), False),  # past the file
+        ([], False),
+        ("not a list", False),
+    ],
+)
+def test_upload_parts_must_tile_the_file(instructions: Any, usable: bool) -> None:
+    """A 15-byte video's upload plan is used only when its ranges cover bytes 0-14 in order, once."""
+    parts = upload_parts(instructions, 15)
+    assert (parts is not None) == usable
+    if parts is not None:
+        assert [p["etag"] for p in parts] == [None] * len(parts)
+
+
 # ---- publishing ----------------------------------------------------------------------------
 
 
-def test_text_post_sends_the_contract_body_and_headers(world: World) -> None:
-    """A text post is one POST /rest/posts with §3.1 headers and §3.2 body; the urn comes back."""
+def test_text_post_sends_the_documented_body_and_headers(world: World) -> None:
+    """A text post is one POST /rest/posts with the required headers and body; the urn comes back."""
     result = world.publish(job("Hello LinkedIn"))
 
     [request] = world.sim.requests
@@ -364,6 +399,244 @@ def test_missing_media_file_is_permanent(world: World) -> None:
     assert world.sim.created == []
 
 
+# ---- videos --------------------------------------------------------------------------------
+
+PART = VIDEO_PART_BYTES
+
+
+def video_job(url: str, kind: str = VIDEO, title: str = "Our bakery", **extra: Any) -> PublishJob:
+    return dataclasses.replace(job("A tour", kind, (url,), **extra), title=title)
+
+
+def upload_ids(requests: list[Any]) -> list[str]:
+    return [r.path.rsplit("/", 1)[-1] for r in requests]
+
+
+class FailingAfterParts(ProgressRecorder):
+    """Progress that faults the simulator's next part once `parts` etags are remembered."""
+
+    def __init__(self, sim: LinkedInSimulator, parts: int, fault: str = "reset_before") -> None:
+        super().__init__()
+        self.sim, self.parts, self.fault = sim, parts, fault
+
+    def remember(self, **remote_ids: Any) -> None:
+        super().remember(**remote_ids)
+        plan = remote_ids.get("video_upload") or {}
+        done = sum(1 for part in plan.get("parts", []) if part["etag"])
+        if done == self.parts:
+            self.sim.inject(self.fault, step="video_upload")
+
+
+def test_video_is_uploaded_in_parts_and_posted_with_its_title(world: World) -> None:
+    """A video: init with its size, one PUT per 4 MiB part, finalize with the etags, post media+title."""
+    size = 2 * PART + 123_456
+    url = world.image("tour.mp4", size)
+    result = world.publish(video_job(url))
+
+    [init] = world.requests("videos_init")
+    assert init.json["initializeUploadRequest"]["fileSizeBytes"] == size
+    parts = world.requests("video_upload")
+    assert [int(p.headers["x-sim-body-bytes"]) for p in parts] == [PART, PART, 123_456]
+    [video] = world.sim.videos.values()
+    [finalize] = world.requests("videos_finalize")
+    assert finalize.json["finalizeUploadRequest"]["uploadedPartIds"] == [p.etag for p in video.parts]
+    [post] = world.sim.created
+    assert (post["kind"], post["title"], post["bytes"]) == ("video", "Our bakery", size)
+    assert post["sha256"] == sha256_of("tour.mp4", size)
+    assert world.sim.posts[post["id"]]["content"] == {"media": {"id": video.urn, "title": "Our bakery"}}
+    assert result.post_id == post["id"]
+    assert world.media.downloads == ["/media/tour.mp4"]  # the size and the parts come off one read
+
+
+def test_reel_is_posted_as_a_video(world: World) -> None:
+    """A reel becomes a LinkedIn video; a video without a title is posted without one."""
+    world.publish(video_job(world.image("short.mov", 300_000), REEL, title=""))
+    [post] = world.sim.created
+    assert post["kind"] == "video"
+    assert "title" not in world.sim.posts[post["id"]]["content"]["media"]
+
+
+def test_video_urn_is_remembered_before_any_part_is_uploaded(world: World) -> None:
+    """The video urn and its upload plan are remembered at init: a failed first part leaves them noted."""
+    world.sim.inject("server_error", step="video_upload")
+    url = world.image("tour.mp4", PART + 10)
+    with pytest.raises(RetryableError):
+        world.publish(video_job(url))
+    [urn] = world.sim.videos
+    first = world.recorder.notes[0]
+    assert first[0] == "remember"
+    assert (first[1]["video"], first[1]["video_url"]) == (urn, url)
+    assert [part["etag"] for part in first[1]["video_upload"]["parts"]] == [None, None]
+    assert world.sim.created == []
+
+
+def test_resumed_video_sends_only_the_missing_parts(world: World) -> None:
+    """After the third part broke off, the next attempt PUTs parts 3 and 4 only, and the file is whole."""
+    size = 3 * PART + 5000
+    url = world.image("long.mp4", size)
+    world.recorder = FailingAfterParts(world.sim, parts=2)
+    with pytest.raises(RetryableError):
+        world.publish(video_job(url))
+    earlier = world.recorder.remembered
+    sent_before = len(world.requests("video_upload"))
+
+    world.recorder = ProgressRecorder()
+    world.publish(video_job(url, resume=earlier))
+    resumed = world.requests("video_upload")[sent_before:]
+    [urn] = world.sim.videos
+    assert upload_ids(resumed) == [p.upload_id for p in world.sim.videos[urn].parts[2:]]
+    assert world.sim.created[0]["sha256"] == sha256_of("long.mp4", size)
+    assert len(world.requests("videos_init")) == 1
+
+
+def test_token_refreshed_mid_video_sends_only_the_missing_parts(world: World) -> None:
+    """A 401 on the second part: one refresh, the media read again, parts 2 and 3 sent with the new token."""
+    size = 2 * PART + 1000
+    connection = dataclasses.replace(MEMBER, refresh_token="rt-1")
+    world.recorder = FailingAfterParts(world.sim, parts=1, fault="auth")
+    world.publish(video_job(world.image("tour.mp4", size)), connection)
+    [new_token] = world.sim.issued_tokens
+    [video] = world.sim.videos.values()
+    parts = world.requests("video_upload")
+    ids = [p.upload_id for p in video.parts]
+    assert upload_ids(parts) == [ids[0], ids[1], ids[1], ids[2]]
+    assert [p.headers["authorization"] for p in parts[2:]] == [f"Bearer {new_token}"] * 2
+    assert world.media.downloads == ["/media/tour.mp4"] * 2
+    assert world.sim.created[0]["sha256"] == sha256_of("tour.mp4", size)
+
+
+def test_available_video_is_not_uploaded_again(world: World) -> None:
+    """A remembered video that is AVAILABLE is posted as it is: no new init, no part sent again."""
+    url = world.image("tour.mp4", 200_000)
+    world.sim.inject("rate_limit", step="posts")
+    with pytest.raises(RateLimitedError):
+        world.publish(video_job(url))
+    counts = (len(world.requests("videos_init")), len(world.requests("video_upload")))
+
+    world.publish(video_job(url, resume=world.recorder.remembered, sending_started=True))
+    assert (len(world.requests("videos_init")), len(world.requests("video_upload"))) == counts
+    assert world.sim.created[0]["media"] == [world.recorder.remembered["video"]]
+
+
+def test_expired_upload_plan_starts_a_fresh_upload(world: World) -> None:
+    """Upload URLs past their expiry are not reused: the video is initialised and uploaded anew."""
+    url = world.image("tour.mp4", 200_000)
+    world.sim.inject("server_error", step="video_upload")
+    with pytest.raises(RetryableError):
+        world.publish(video_job(url))
+    earlier = dict(world.recorder.remembered)
+    expired = int((NOW - timedelta(hours=1)).timestamp() * 1000)
+    earlier["video_upload"] = {**earlier["video_upload"], "expires_at_ms": expired}
+
+    world.publish(video_job(url, resume=earlier))
+    assert len(world.requests("videos_init")) == 2
+    assert world.sim.created[0]["media"] != [earlier["video"]]
+
+
+def test_video_processing_is_polled_then_deferred_without_an_attempt(world: World) -> None:
+    """Still PROCESSING after the run's polls: defer without an attempt; the next run posts it."""
+    world.sim.processing_polls = VIDEO_POLLS + 2
+    url = world.image("tour.mp4", 200_000)
+    with pytest.raises(RetryableError) as caught:
+        world.publish(video_job(url))
+    assert caught.value.counts_as_attempt is False
+    assert world.recorder.sleeps == [VIDEO_POLL_INTERVAL_S] * (VIDEO_POLLS - 1)
+    assert world.sim.created == []
+
+    world.publish(video_job(url, resume=world.recorder.remembered))
+    assert len(world.requests("videos_init")) == 1
+    assert len(world.sim.created) == 1
+
+
+def test_video_that_is_not_mp4_fails_processing_permanently(world: World) -> None:
+    """PROCESSING_FAILED (bytes that are not MP4/MOV) fails the post, naming the file."""
+    with pytest.raises(PermanentError, match=r"could not process the video clip\.webm"):
+        world.publish(video_job(world.image("clip.webm", 100_000)))
+    assert world.sim.created == []
+
+
+def test_video_over_the_size_limit_is_refused_before_uploading(world: World) -> None:
+    """A video larger than LinkedIn accepts fails with both sizes; LinkedIn is never asked."""
+    with pytest.raises(PermanentError, match=r"at most 500 MB; huge\.mp4 has 501 MB"):
+        world.publish(video_job(world.image("huge.mp4", VIDEO_MAX_BYTES + 1024 * 1024)))
+    assert world.sim.requests == []
+
+
+def test_videos_stream_through_in_bounded_memory(world: World) -> None:
+    """A 12 MiB video goes part by part from the media host to LinkedIn, never whole in memory."""
+    size = 3 * PART
+    tracemalloc.start()
+    try:
+        world.publish(video_job(world.image("big.mp4", size)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert world.sim.created[0]["sha256"] == sha256_of("big.mp4", size)
+    assert peak < 2 * 1024 * 1024, f"peak {peak:,} bytes while streaming {size:,}"
+
+
+# ---- documents and links -------------------------------------------------------------------
+
+
+def test_document_is_uploaded_and_posted_with_the_post_title(world: World) -> None:
+    """A PDF: documents initializeUpload, one PUT of its bytes, content.media with the post's title."""
+    url = world.image("deck.pdf", 300_000)
+    world.publish(dataclasses.replace(job("Our deck", DOCUMENT, (url,)), title="Q3 results"))
+    [post] = world.sim.created
+    [urn] = world.sim.documents
+    assert world.sim.posts[post["id"]]["content"] == {"media": {"id": urn, "title": "Q3 results"}}
+    assert (post["kind"], post["sha256"]) == ("document", sha256_of("deck.pdf", 300_000))
+    assert world.recorder.notes[0] == ("remember", {"documents": [urn], "document_urls": [url]})
+
+
+def test_document_without_a_title_is_titled_with_its_file_name(world: World) -> None:
+    """LinkedIn needs a document title: a post without one uses the file name, spaces and all."""
+    world.publish(job("Our deck", DOCUMENT, (world.image("Q3%20report.pdf"),)))
+    assert world.sim.created[0]["title"] == "Q3 report.pdf"
+
+
+def test_document_linkedin_cannot_process_fails(world: World) -> None:
+    """A file LinkedIn cannot read as a document fails the post, naming it."""
+    with pytest.raises(PermanentError, match=r"could not process the document notes\.docx"):
+        world.publish(job("Notes", DOCUMENT, (world.image("notes.docx"),)))
+
+
+def test_document_over_100_mb_is_refused(world: World) -> None:
+    """A document over 100 MB fails with both sizes, and none of it is uploaded."""
+    big = world.image("huge.pdf", DOCUMENT_MAX_BYTES + 5 * 1024 * 1024)
+    with pytest.raises(PermanentError, match=r"at most 100 MB; huge\.pdf has 105 MB"):
+        world.publish(job("Huge", DOCUMENT, (big,)))
+    assert world.requests("document_upload") == []
+
+
+def test_link_post_is_an_article_titled_with_the_host_and_its_thumbnail(world: World) -> None:
+    """A link post: content.article with the link, its host as title, and the thumbnail uploaded."""
+    thumbnail = world.image("card.png")
+    world.publish(job("Read this", LINK, link="https://www.example.com/news/1", thumbnail=thumbnail))
+    [post] = world.sim.created
+    [image] = world.sim.images
+    assert world.sim.posts[post["id"]]["content"] == {
+        "article": {"source": "https://www.example.com/news/1", "title": "example.com", "thumbnail": image}
+    }
+    assert world.sim.images[image].sha256 == sha256_of("card.png", 100_000)
+
+
+def test_link_post_without_thumbnail_uses_the_post_title(world: World) -> None:
+    """Without a thumbnail no image is uploaded; a post with a title gives the article that title."""
+    linked = dataclasses.replace(job("Read this", LINK, link="https://example.com/a"), title="Big news")
+    world.publish(linked)
+    [post] = world.sim.created
+    assert (post["kind"], post["title"], post["thumbnail"]) == ("article", "Big news", None)
+    assert world.requests("images_init") == []
+
+
+def test_media_is_fetched_only_from_web_addresses(world: World) -> None:
+    """A media URL that is not http(s) is refused by the shared media fetcher; LinkedIn is not asked."""
+    with pytest.raises(PermanentError, match="not at an http or https address"):
+        world.publish(job("x", IMAGE, ("file:///etc/passwd.jpg",)))
+    assert world.requests("upload") == []
+
+
 # ---- error classes -------------------------------------------------------------------------
 
 
@@ -405,7 +678,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_errors_are_classified(world: World, case: Case) -> None:
-    """Each LinkedIn failure becomes its §3.7 error class; nothing is published; no token leaks."""
+    """Each LinkedIn failure becomes its documented error class; nothing is published; no token leaks."""
     world.settings = dataclasses.replace(world.settings, linkedin_api_version=case.version)
     for fault in case.faults:
         world.sim.inject(fault, step=case.step)
@@ -567,6 +840,37 @@ def test_wrong_client_secret_is_a_config_error(world: World) -> None:
         world.publish(job(), connection)
 
 
+def test_new_token_refused_as_revoked_is_waited_out(world: World) -> None:
+    """A just-issued token answered with 65601 is retried after 1, 2 and 4 s, then the post goes out."""
+    world.sim.fresh_token_revoked_requests = 3
+    connection = dataclasses.replace(MEMBER, access_token="expired-1", refresh_token="rt-1")
+    result = world.publish(job(), connection)
+    assert world.recorder.sleeps == [1.0, 2.0, 4.0]
+    assert len(world.requests("token")) == 1
+    [post] = world.sim.created
+    assert result.post_id == post["id"]
+
+
+def test_new_token_still_revoked_after_the_grace_window_disconnects(world: World) -> None:
+    """A new token still refused as revoked after GRACE_S seconds of waiting is believed: revoked."""
+    world.sim.fresh_token_revoked_requests = 100
+    connection = dataclasses.replace(MEMBER, access_token="expired-1", refresh_token="rt-1")
+    with pytest.raises(AuthError) as caught:
+        world.publish(job(), connection)
+    assert caught.value.connection_status == "revoked"
+    assert sum(world.recorder.sleeps) == GRACE_S
+    assert len(world.requests("token")) == 1
+    assert world.sim.created == []
+
+
+def test_revoked_token_without_a_refresh_is_not_waited_for(world: World) -> None:
+    """Without a refresh in this attempt a 65601 is believed at once: no waiting."""
+    connection = dataclasses.replace(MEMBER, access_token="revoked-1", refresh_token="rt-1")
+    with pytest.raises(AuthError):
+        world.publish(job(), connection)
+    assert world.recorder.sleeps == []
+
+
 # ---- limits --------------------------------------------------------------------------------
 
 
@@ -576,7 +880,13 @@ def test_wrong_client_secret_is_a_config_error(world: World) -> None:
         (TEXT, "x" * 3001, 0, "LinkedIn posts are limited to 3,000 characters; this one has 3,001."),
         (CAROUSEL, "x", 1, "LinkedIn carousels need at least 2 images; this one has 1."),
         (CAROUSEL, "x", 21, "LinkedIn carousels are limited to 20 images; this one has 21."),
-        (VIDEO, "x", 1, "cannot publish video posts to LinkedIn (it can publish: text, image, carousel)."),
+        (
+            STORY,
+            "x",
+            1,
+            "cannot publish story posts to LinkedIn "
+            "(it can publish: text, image, carousel, video, reel, link, document).",
+        ),
     ],
 )
 def test_limits_are_checked_before_any_call(kind: str, text: str, images: int, problem: str) -> None:
