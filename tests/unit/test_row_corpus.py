@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.decisions import due_time
 from services.due import Decision, ScheduleError, decide
 from services.errors import LimitError
 from services.platforms import ADAPTERS
@@ -32,7 +33,6 @@ from services.posts import (
     is_web_address,
     post_from_row,
 )
-from services.decisions import due_time
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OUR_ERRORS = (ScheduleError, InvalidPostError, LimitError)
