@@ -42,7 +42,8 @@ from services.platforms.base import (
     PublishResult,
     TokenUpdate,
 )
-from services.platforms.youtube import YouTubeAdapter, classify, next_pacific_midnight
+from services.platforms.youtube import YouTubeAdapter
+from services.platforms.youtube_errors import ThrottledError, classify, next_pacific_midnight, retry_after
 from tests.adapters.harness import ProgressRecorder
 
 CHUNK = 256 * 1024
@@ -151,7 +152,9 @@ def test_multi_chunk_upload_arrives_whole_and_once(stack: Stack) -> None:
     assert len(stack.youtube.created) == 1
     video = stack.youtube.created[0]
     assert video["sha256"] == sha256_of("clip.mp4", size)
-    assert result == PublishResult(video["id"], f"https://www.youtube.com/watch?v={video['id']}")
+    assert result == PublishResult(
+        video["id"], f"https://www.youtube.com/watch?v={video['id']}", {"youtube_privacy": "public"}
+    )
     assert stack.uploads() == [
         (f"bytes 0-{CHUNK - 1}/{size}", CHUNK),
         (f"bytes {CHUNK}-{2 * CHUNK - 1}/{size}", CHUNK),
@@ -349,21 +352,92 @@ def test_next_pacific_midnight(now: datetime, midnight: datetime) -> None:
 
 
 def test_quota_exceeded_defers_to_midnight_pacific(stack: Stack) -> None:
-    """403 quotaExceeded is RateLimitedError with not_before = next midnight Pacific; nothing created."""
+    """403 quotaExceeded waits for the next midnight Pacific, and the message says when; nothing created."""
     with pytest.raises(RateLimitedError) as caught:
         stack.publish(connection=stack.connection(access_token="ratelimited-access-token"))
     assert caught.value.not_before == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    assert "2026-12-02 08:00 UTC" in caught.value.message
     assert "ratelimited-access-token" not in str(caught.value)
     assert stack.youtube.created == []
 
 
-@pytest.mark.parametrize("cap", ["channel_upload_limit", "uploads_per_day"])
-def test_upload_caps_defer_24_hours(stack: Stack, cap: str) -> None:
-    """400 uploadLimitExceeded and 429 rateLimitExceeded are RateLimitedError for now + 24 h."""
-    setattr(stack.youtube, cap, 0)
+def test_channel_upload_cap_defers_24_hours(stack: Stack) -> None:
+    """400 uploadLimitExceeded waits 24 hours, as YouTube advises, and the message says until when."""
+    stack.youtube.channel_upload_limit = 0
     with pytest.raises(RateLimitedError) as caught:
         stack.publish()
     assert caught.value.not_before == NOW + timedelta(hours=24)
+    assert "2026-12-02 12:00 UTC" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("throttle", "wait"),
+    [
+        pytest.param({"retry_after": 120}, timedelta(minutes=2), id="429-retry-after"),
+        pytest.param({"retry_after": None}, timedelta(minutes=5), id="429-without-retry-after"),
+        pytest.param({"reason": "userRateLimitExceeded"}, timedelta(minutes=5), id="403-userRateLimit"),
+        pytest.param({"retry_after": 5}, timedelta(minutes=1), id="429-seconds-waits-one-run"),
+    ],
+)
+def test_short_term_throttles_wait_minutes_not_a_day(
+    stack: Stack, throttle: dict[str, Any], wait: timedelta
+) -> None:
+    """rateLimitExceeded, userRateLimitExceeded and 429 wait minutes (Retry-After when given), not 24 h."""
+    stack.youtube.throttle(**throttle)
+    with pytest.raises(RateLimitedError) as caught:
+        stack.publish()
+    assert caught.value.not_before == NOW + wait
+    assert f"tried again after {(NOW + wait).strftime('%Y-%m-%d %H:%M')} UTC" in caught.value.message
+    assert stack.recorder.remembered == {"throttles": 1}
+    assert stack.youtube.created == []
+
+
+def test_hidden_daily_upload_cap_is_a_short_throttle(stack: Stack) -> None:
+    """The 429 "Video Uploads per day" answer is retried within minutes, not after 24 hours."""
+    stack.youtube.uploads_per_day = 0
+    with pytest.raises(RateLimitedError) as caught:
+        stack.publish()
+    assert caught.value.not_before == NOW + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "wait"),
+    [(0, 5), (1, 10), (2, 20), (3, 40), (4, 60), (9, 60), ("garbage", 5)],
+)
+def test_throttle_backoff_grows_with_the_posts_throttles(stack: Stack, earlier: object, wait: int) -> None:
+    """Without Retry-After the wait doubles with each throttle the post met (capped at an hour)."""
+    stack.youtube.throttle(retry_after=None)
+    with pytest.raises(RateLimitedError) as caught:
+        stack.publish(stack.job(resume={"throttles": earlier}))
+    assert caught.value.not_before == NOW + timedelta(minutes=wait)
+    counted = earlier if isinstance(earlier, int) else 0
+    assert stack.recorder.remembered == {"throttles": counted + 1}
+
+
+def test_token_endpoint_throttle_waits_minutes(stack: Stack) -> None:
+    """A 429 from Google's token endpoint is a short throttle with a time, nothing uploaded."""
+    stack.oauth.inject("rate_limit")
+    with pytest.raises(RateLimitedError) as caught:
+        stack.publish(connection=stack.connection(refresh_token=REFRESH_TOKEN, token_expires_at=None))
+    assert caught.value.not_before == NOW + timedelta(minutes=5)
+    assert "2026-12-01 12:05 UTC" in caught.value.message
+    assert stack.youtube.requests == []
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("90", timedelta(seconds=90)),
+        ("Tue, 01 Dec 2026 12:10:00 GMT", timedelta(minutes=10)),
+        ("soon", None),
+        ("999999", None),  # over a day: not believed
+        ("Tue, 01 Dec 2026 11:00:00 GMT", None),  # in the past
+    ],
+)
+def test_retry_after_header_forms(header: str, expected: timedelta | None) -> None:
+    """Retry-After is read as seconds or as an HTTP date; absurd values are ignored."""
+    response = httpx.Response(429, headers={"Retry-After": header})
+    assert retry_after(response, NOW) == expected
 
 
 def test_metadata_youtube_rejects_is_permanent(stack: Stack) -> None:
@@ -393,7 +467,10 @@ def test_session_start_outage_is_retryable(stack: Stack) -> None:
         (403, "authenticatedUserAccountSuspended", AuthError),
         (403, "authenticatedUserAccountClosed", AuthError),
         (403, "quotaExceeded", RateLimitedError),
-        (429, "rateLimitExceeded", RateLimitedError),
+        (403, "dailyLimitExceeded", RateLimitedError),
+        (429, "rateLimitExceeded", ThrottledError),
+        (403, "rateLimitExceeded", ThrottledError),
+        (403, "userRateLimitExceeded", ThrottledError),
         (400, "uploadLimitExceeded", RateLimitedError),
         (400, "invalidTitle", PermanentError),
         (400, "invalidDescription", PermanentError),
@@ -407,7 +484,7 @@ def test_session_start_outage_is_retryable(stack: Stack) -> None:
     ],
 )
 def test_classification_table(status: int, reason: str, expected: type[PlatformError]) -> None:
-    """Each §4.4 status/reason maps to its error class (callers resume 5xx on upload PUTs first)."""
+    """Each status/reason maps to its error class (callers resume 5xx on upload PUTs first)."""
     response = httpx.Response(status, json=google_error(status, reason, f"{reason} happened"))
     error = classify(response, NOW)
     assert type(error) is expected
