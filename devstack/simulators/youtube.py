@@ -535,7 +535,8 @@ def _invalid_metadata(metadata: dict[str, Any]) -> Reply | None:
             domain="youtube.video",
         )
     privacy = status.get("privacyStatus", "public")
-    made_for_kids = status.get("selfDeclaredMadeForKids", False)
+    made_for_kids = status.get("selfDeclaredMadeForKids")
+    made_for_kids = False if made_for_kids is None else made_for_kids  # JSON null reads as unset
     if privacy not in PRIVACY_STATUSES or not isinstance(made_for_kids, bool):
         return _error(400, "invalidVideoMetadata", "The request metadata is invalid.", domain="youtube.video")
     publish_at = status.get("publishAt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import tracemalloc
@@ -18,6 +19,7 @@ import pytest
 from devstack.server import serve
 from devstack.simulators.media import MediaHost, media_bytes
 from devstack.simulators.youtube import (
+    ASSIGNABLE_CATEGORIES,
     SIM_CLIENT_ID,
     SIM_CLIENT_SECRET,
     GoogleOAuthSimulator,
@@ -41,9 +43,12 @@ from services.platforms.base import (
     PublishJob,
     PublishResult,
     TokenUpdate,
+    TokenVault,
 )
-from services.platforms.youtube import YouTubeAdapter
+from services.platforms.oauth import OAuthToken
+from services.platforms.youtube import CATEGORIES, YouTubeAdapter, tags_length, video_tags
 from services.platforms.youtube_errors import ThrottledError, classify, next_pacific_midnight, retry_after
+from services.platforms.youtube_thumbnail import THUMBNAIL_MAX_BYTES, set_thumbnail
 from tests.adapters.harness import ProgressRecorder
 
 CHUNK = 256 * 1024
@@ -87,7 +92,7 @@ class Stack:
         )
         return replace(connection, **changes)
 
-    def ctx(self, now: datetime = NOW, **settings: Any) -> AdapterContext:
+    def ctx(self, now: datetime = NOW, tokens: TokenVault | None = None, **settings: Any) -> AdapterContext:
         chosen = replace(self.settings, **settings)
         http = httpx.Client(timeout=chosen.http_timeout_s)
         self.clients.append(http)
@@ -98,7 +103,11 @@ class Stack:
             now=lambda: now,
             sleep=self.recorder.sleep,
             save_token=self.recorder.save_token,
+            tokens=tokens,
         )
+
+    def image(self, name: str, size: int = 50_000) -> str:
+        return f"{self.media_url}/media/{name}?bytes={size}"
 
     def publish(
         self, job: PublishJob | None = None, connection: Connection | None = None, **settings: Any
@@ -570,9 +579,10 @@ def test_a_server_keeping_nothing_is_not_fed_forever(stack: Stack) -> None:
     assert stack.youtube.created == []
 
 
-def test_expired_session_is_replaced_by_a_new_one(stack: Stack) -> None:
-    """A 404 on the session starts a new one (a 404 session never made a video), remembered anew."""
-    stack.recorder.on_sending = stack.youtube.expire
+@pytest.mark.parametrize("status", [404, 410])
+def test_expired_session_is_replaced_by_a_new_one(stack: Stack, status: int) -> None:
+    """A 404 or 410 session is replaced by a new one (it never made a video), remembered anew."""
+    stack.recorder.on_sending = lambda: stack.youtube.expire(status=status)
     size = CHUNK + 3
     stack.publish(stack.job(size))
     assert stack.steps()[:3] == ["session", "upload", "session"]
@@ -620,11 +630,12 @@ def test_unanswered_last_chunk_is_ambiguous_then_found_next_run(stack: Stack) ->
     assert len(stack.media.downloads) == downloads  # finished without touching the media
 
 
-def test_resume_of_an_expired_session_starts_a_new_one(stack: Stack) -> None:
-    """A remembered session that answers 404 is replaced; the video is uploaded once."""
+@pytest.mark.parametrize("status", [404, 410])
+def test_resume_of_an_expired_session_starts_a_new_one(stack: Stack, status: int) -> None:
+    """A remembered session that answers 404 or 410 is replaced; the video is uploaded once."""
     stack.publish(stack.job(1000))
     old = stack.recorder.remembered
-    stack.youtube.expire()
+    stack.youtube.expire(status=status)
     stack.youtube.created.clear()
     stack.publish(stack.job(1000, resume=old, sending_started=True))
     assert stack.steps()[-3:] == ["resume_query", "session", "upload"]
@@ -700,6 +711,227 @@ def test_memory_stays_bounded_by_the_chunk_size(stack: Stack) -> None:
     assert max(length for _, length in stack.uploads()) == CHUNK
     # Simulator and media host run in this process too: a few chunks each side are expected.
     assert peak < 3 * 1024 * 1024, f"peak {peak} bytes"
+
+
+# ---- what is sent: Shorts, tags, category, audience, privacy ------------------------------------
+
+
+def test_reel_is_uploaded_as_a_short_with_its_shorts_url(stack: Stack) -> None:
+    """A REEL post is the same upload (no #Shorts added) and gets the youtube.com/shorts/ URL."""
+    result = stack.publish(stack.job(1000, kind="reel"))
+    video_id = stack.youtube.created[0]["id"]
+    assert result.url == f"https://www.youtube.com/shorts/{video_id}"
+    metadata = next(iter(stack.youtube.sessions.values())).metadata
+    assert metadata["snippet"]["description"] == "We shipped it.\n\n#launch #video"
+    assert "#Shorts" not in metadata["snippet"]["title"]
+
+
+def test_post_choices_override_the_settings(stack: Stack) -> None:
+    """metadata category, made_for_kids and privacy win over YOUTUBE_* settings; YouTube records them."""
+    job = stack.job(1000, category="27", made_for_kids=False, privacy="unlisted")
+    result = stack.publish(
+        job, youtube_category_id="10", youtube_made_for_kids=True, youtube_privacy_status="private"
+    )
+    video = stack.youtube.created[0]
+    assert (video["category_id"], video["made_for_kids"], video["privacy"]) == ("27", False, "unlisted")
+    assert result.notes == {"youtube_privacy": "unlisted"}
+
+
+def test_settings_apply_when_the_post_says_nothing(stack: Stack) -> None:
+    """Without post choices the configured category, made-for-kids flag and privacy are sent."""
+    stack.publish(
+        stack.job(1000),
+        youtube_category_id="10",
+        youtube_made_for_kids=True,
+        youtube_privacy_status="private",
+    )
+    video = stack.youtube.created[0]
+    assert (video["category_id"], video["made_for_kids"], video["privacy"]) == ("10", True, "private")
+
+
+def test_hashtags_become_tags_counted_as_youtube_counts(stack: Stack) -> None:
+    """Tags fill YouTube's 500 characters as it counts them; the simulator accepts what is sent."""
+    hashtags = ("x" * 240, "two words", "y" * 245, "late")
+    stack.publish(stack.job(1000, hashtags=hashtags))
+    sent = stack.youtube.created[0]["tags"]
+    assert sent == ["x" * 240, "two words", "y" * 245]  # "late" would make 503
+    assert tags_length(sent) == 240 + 1 + 11 + 1 + 245
+
+
+@pytest.mark.parametrize(
+    ("hashtags", "tags"),
+    [
+        (("a", "b"), ["a", "b"]),
+        (("Bread", "bread", "BREAD"), ["Bread"]),  # YouTube treats tags case-insensitively
+        (("a<b", "c>", "d,e", "ok"), ["ok"]),  # YouTube refuses these characters in tags
+        (("x" * 499, "y"), ["x" * 499]),  # 499 + comma + 1 = 501
+        (("x" * 498, "y"), ["x" * 498, "y"]),  # exactly 500
+        (("x" * 496, "a b"), ["x" * 496]),  # the quotes around "a b" count: 496 + 1 + 5 = 502
+        (("x" * 494, "a b"), ["x" * 494, "a b"]),  # 494 + 1 + 5 = 500
+    ],
+)
+def test_video_tags(hashtags: tuple[str, ...], tags: list[str]) -> None:
+    """Tags keep order, drop repeats and refused characters, and stop at 500 counted characters."""
+    assert video_tags(hashtags) == tags
+    assert tags_length(tags) <= 500
+
+
+def test_unknown_category_fails_the_check_with_the_list() -> None:
+    """metadata.category 99 is refused before any upload, naming the categories YouTube allows."""
+    message = limit_problems(base_job(category="99"))
+    assert message.startswith("YouTube has no video category 99; use one of 1 (Film & Animation),")
+    assert "27 (Education)" in message
+    YouTubeAdapter().check(base_job(category="27"))
+
+
+def test_category_list_matches_the_simulator() -> None:
+    """The adapter's category list is the one the simulator (YouTube) accepts."""
+    assert set(CATEGORIES) == set(ASSIGNABLE_CATEGORIES)
+
+
+def test_unverified_project_private_video_is_published_with_the_truth(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A video YouTube locked to private is published; notes say so and a WARNING names the post."""
+    stack.youtube.unverified_project = True
+    with caplog.at_level(logging.WARNING, logger="publisher"):
+        result = stack.publish(stack.job(1000))
+    assert result.post_id == stack.youtube.created[0]["id"]
+    assert result.notes == {"youtube_privacy": "private", "youtube_privacy_requested": "public"}
+    warnings = [r for r in caplog.records if r.name == "publisher" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    line = warnings[0].getMessage()
+    assert "private although public was asked" in line
+    assert "post=created_content/test" in line
+    assert result.post_id in line
+
+
+# ---- thumbnails ----------------------------------------------------------------------------------
+
+
+def test_thumbnail_is_set_after_the_upload(stack: Stack) -> None:
+    """job.thumbnail is downloaded and sent to thumbnails.set for the new video, byte for byte."""
+    result = stack.publish(stack.job(1000, thumbnail=stack.image("cover.jpg", 40_000)))
+    video_id = stack.youtube.created[0]["id"]
+    assert stack.steps() == ["session", "upload", "thumbnail"]
+    assert stack.youtube.thumbnails[video_id] == {
+        "sha256": sha256_of("cover.jpg", 40_000),
+        "content_type": "image/jpeg",
+        "size": 40_000,
+    }
+    assert result.notes["youtube_thumbnail"] == "set"
+
+
+def test_png_thumbnail_is_sent_as_png(stack: Stack) -> None:
+    """A PNG thumbnail is sent with Content-Type image/png."""
+    stack.publish(stack.job(1000, thumbnail=stack.image("cover.png")))
+    assert next(iter(stack.youtube.thumbnails.values()))["content_type"] == "image/png"
+
+
+def test_unverified_channel_thumbnail_refusal_keeps_the_video_published(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """403 forbidden (channel not verified): the post is published, the refusal noted and logged."""
+    stack.youtube.channel_verified = False
+    with caplog.at_level(logging.WARNING, logger="publisher"):
+        result = stack.publish(stack.job(1000, thumbnail=stack.image("cover.jpg")))
+    assert result.post_id == stack.youtube.created[0]["id"]
+    assert result.notes["youtube_thumbnail"].startswith("refused: YouTube does not let this channel")
+    assert stack.steps().count("thumbnail") == 1  # a refusal is not retried
+    assert any("thumbnail not set" in r.getMessage() for r in caplog.records if r.name == "publisher")
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "why"),
+    [
+        ("cover.gif", 1000, "is not a JPEG or PNG image"),
+        ("cover.jpg", THUMBNAIL_MAX_BYTES + 1, "larger than YouTube's 2 MB limit"),
+    ],
+)
+def test_thumbnail_refused_before_sending(stack: Stack, name: str, size: int, why: str) -> None:
+    """A thumbnail that is not JPEG/PNG or over 2 MB is never sent; the video stays published."""
+    result = stack.publish(stack.job(1000, thumbnail=stack.image(name, size)))
+    assert why in result.notes["youtube_thumbnail"]
+    assert "thumbnail" not in stack.steps()
+    assert len(stack.youtube.created) == 1
+
+
+def test_missing_thumbnail_file_keeps_the_video_published(stack: Stack) -> None:
+    """A thumbnail URL answering 404 is a refused thumbnail, not a failed post."""
+    result = stack.publish(stack.job(1000, thumbnail=f"{stack.media_url}/missing/cover.jpg"))
+    assert result.notes["youtube_thumbnail"].startswith("refused: The media file cover.jpg")
+    assert len(stack.youtube.created) == 1
+
+
+def test_thumbnail_for_a_video_not_found_yet_is_tried_twice(stack: Stack) -> None:
+    """404 videoNotFound (right after an upload) is tried once more after a short wait, then noted."""
+    connection = stack.connection()
+    ctx = stack.ctx()
+    token = OAuthToken(connection, ctx, exchange=_no_exchange, refreshable=lambda _: False)
+    outcome = set_thumbnail(stack.image("cover.jpg"), "notyetthere", token, ctx)
+    assert outcome.startswith("refused: YouTube could not find the new video yet")
+    assert stack.steps() == ["thumbnail", "thumbnail"]
+    assert stack.recorder.sleeps == [3.0]
+
+
+def test_thumbnail_server_error_is_retried_once(stack: Stack) -> None:
+    """A 5xx on thumbnails.set is tried again once; the second try sets it."""
+    stack.youtube.inject("server_error", step="thumbnail")
+    result = stack.publish(stack.job(1000, thumbnail=stack.image("cover.jpg")))
+    assert result.notes["youtube_thumbnail"] == "set"
+    assert stack.steps().count("thumbnail") == 2
+
+
+def test_thumbnail_401_refreshes_the_token_once(stack: Stack) -> None:
+    """A 401 on thumbnails.set refreshes the token (the shared refresh-once rule) and sets it."""
+    stack.youtube.inject("auth", step="thumbnail")
+    result = stack.publish(
+        stack.job(1000, thumbnail=stack.image("cover.jpg")), stack.connection(refresh_token=REFRESH_TOKEN)
+    )
+    assert result.notes["youtube_thumbnail"] == "set"
+    assert len(stack.oauth.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "permanent",
+        "auth",
+        "rate_limit",
+        "server_error",
+        "error_after_apply",
+        "slow_before",
+        "slow_after",
+        "reset_before",
+        "reset_after",
+    ],
+)
+def test_every_fault_on_the_thumbnail_leaves_one_published_video(stack: Stack, fault: str) -> None:
+    """Whatever happens to thumbnails.set, the post is published once and the note says set or refused."""
+    stack.youtube.inject(fault, step="thumbnail", times=2, delay=0.6)
+    result = stack.publish(stack.job(1000, thumbnail=stack.image("cover.jpg")), http_timeout_s=0.3)
+    assert len(stack.youtube.created) == 1
+    assert result.post_id == stack.youtube.created[0]["id"]
+    note = result.notes["youtube_thumbnail"]
+    assert note == "set" or note.startswith("refused: ")
+
+
+def test_resumed_attempt_sets_the_thumbnail_of_the_found_video(stack: Stack) -> None:
+    """After an unanswered last chunk, the next run finds the video and still sets its thumbnail."""
+    stack.youtube.inject("error_after_apply", step="upload")
+    stack.youtube.inject("server_error", step="resume_query", times=3)
+    job = stack.job(1000, thumbnail=stack.image("cover.jpg"))
+    with pytest.raises(AmbiguousError):
+        stack.publish(job)
+    assert stack.youtube.thumbnails == {}
+    result = stack.publish(replace(job, resume=stack.recorder.remembered, sending_started=True))
+    assert result.notes["youtube_thumbnail"] == "set"
+    assert set(stack.youtube.thumbnails) == {result.post_id}
+    assert len(stack.youtube.created) == 1
+
+
+def _no_exchange(connection: Connection) -> TokenUpdate:
+    raise AssertionError("no refresh expected")
 
 
 # ---- limits --------------------------------------------------------------------------------------
