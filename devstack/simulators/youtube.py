@@ -445,6 +445,7 @@ class YouTubeSimulator(Simulator):
                     "The authenticated user doesn't have permissions to upload and set custom video "
                     "thumbnails.",
                     domain="youtube.thumbnail",
+                    location="Authorization",
                 )
             self.thumbnails[video_id] = {
                 "sha256": hashlib.sha256(image).hexdigest(),

@@ -695,6 +695,8 @@ def test_thumbnail_on_an_unverified_channel_is_403_forbidden(youtube: YouTube) -
         "thumbnails.",
         "domain": "youtube.thumbnail",
         "reason": "forbidden",
+        "location": "Authorization",
+        "locationType": "header",
     }
     assert response.json()["error"]["status"] == "PERMISSION_DENIED"
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -321,6 +322,49 @@ def test_wrong_oauth_client_is_a_config_error(stack: Stack) -> None:
     assert SIM_CLIENT_SECRET not in str(caught.value)
     assert REFRESH_TOKEN not in str(caught.value)
     assert stack.youtube.requests == []
+
+
+@dataclass
+class MemoryVault:
+    """A TokenVault holding one connection's stored tokens, as the run's vault does per connection."""
+
+    stored: Connection
+    exchanges: int = 0
+
+    def refresh(self, connection: Connection, exchange: Callable[[Connection], TokenUpdate]) -> Connection:
+        if self.stored.access_token != connection.access_token:
+            return self.stored  # another lane or server refreshed meanwhile
+        update = exchange(self.stored)
+        self.exchanges += 1
+        self.stored = replace(
+            self.stored,
+            access_token=update.access_token,
+            refresh_token=update.refresh_token or self.stored.refresh_token,
+            token_expires_at=update.expires_at,
+        )
+        return self.stored
+
+
+def test_refresh_goes_through_the_runs_token_vault(stack: Stack) -> None:
+    """With a vault, a 401 takes the token another lane already refreshed; Google is not asked again."""
+    connection = stack.connection(access_token="expired-access-token", refresh_token=REFRESH_TOKEN)
+    vault = MemoryVault(stored=replace(connection, access_token="ya29.refreshed-by-another-lane"))
+    YouTubeAdapter().publish(stack.job(1000), connection, stack.ctx(tokens=vault))
+    assert stack.oauth.requests == []
+    assert vault.exchanges == 0
+    assert stack.youtube.requests[-1].headers["authorization"] == "Bearer ya29.refreshed-by-another-lane"
+    assert len(stack.youtube.created) == 1
+
+
+def test_vault_stores_the_new_token_itself(stack: Stack) -> None:
+    """With a vault, the refresh is exchanged once and stored by the vault, not by save_token."""
+    connection = stack.connection(refresh_token=REFRESH_TOKEN, token_expires_at=None)
+    vault = MemoryVault(stored=connection)
+    YouTubeAdapter().publish(stack.job(1000), connection, stack.ctx(tokens=vault))
+    assert vault.exchanges == 1
+    assert vault.stored.access_token == stack.oauth.issued[0]
+    assert vault.stored.refresh_token == REFRESH_TOKEN
+    assert stack.recorder.saved_tokens == []
 
 
 def test_token_endpoint_outage_is_retryable(stack: Stack) -> None:
@@ -693,6 +737,46 @@ def test_media_without_content_length_is_permanent(stack: Stack) -> None:
         server.shutdown()
         server.server_close()
     assert "size could not be determined" in caught.value.message
+    assert stack.youtube.requests == []
+
+
+class _GzipHandler(BaseHTTPRequestHandler):
+    """Serves a video gzip-compressed, so its Content-Length is not the video's size."""
+
+    def do_GET(self) -> None:
+        body = gzip.compress(b"\x00" * 5000)
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        """Quiet."""
+
+
+def test_compressed_media_is_refused_before_any_upload(stack: Stack) -> None:
+    """A video served compressed has no known size: PermanentError naming the file, YouTube untouched."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GzipHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/packed.mp4"
+        with pytest.raises(PermanentError) as caught:
+            stack.publish(stack.job(media_urls=(url,)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.message == "The video size could not be determined: packed.mp4 was served compressed."
+    assert stack.youtube.requests == []
+
+
+def test_media_that_is_not_a_web_address_is_refused(stack: Stack) -> None:
+    """Media goes through safe_media.open_media: a file: URL fails the post before any upload."""
+    with pytest.raises(PermanentError) as caught:
+        stack.publish(stack.job(media_urls=("file:///etc/passwd.mp4",)))
+    assert "passwd.mp4" in caught.value.message
     assert stack.youtube.requests == []
 
 
