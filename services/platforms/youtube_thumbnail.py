@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.errors import PlatformError
+from services.errors import PlatformError, RetryableError
 from services.platforms.base import AdapterContext, platform_text, send, url_name
 from services.platforms.oauth import OAuthToken
 from services.platforms.youtube_errors import PLATFORM, google_reason
@@ -38,7 +38,7 @@ def set_thumbnail(url: str, video_id: str, token: OAuthToken, ctx: AdapterContex
         _send(image, content_type, video_id, token, ctx)
     except _Refused as refused:
         return f"refused: {refused}"
-    except PlatformError as exc:  # the image download or a token refresh failed
+    except PlatformError as exc:  # the image download or a token refresh failed: its sentence says why
         return f"refused: {exc.message}"
     return SET
 
@@ -85,8 +85,10 @@ def _send(image: bytes, content_type: str, video_id: str, token: OAuthToken, ctx
     for tries in range(1, THUMBNAIL_TRIES + 1):
         try:
             response = token.authorized(call, curable=refresh_cures)
-        except PlatformError as exc:  # no answer at all
-            problem = f"The thumbnail could not be sent to YouTube ({exc.detail or exc.message})."
+        except RetryableError:  # no answer at all; other typed errors (a refused refresh) end here
+            problem = (
+                "YouTube did not answer when the thumbnail was sent; the video may show an automatic one."
+            )
         else:
             if response.status_code == 200:
                 return
@@ -115,5 +117,8 @@ def _refusal(response: httpx.Response) -> str:
     if status == 404:
         return "YouTube could not find the new video yet to set its thumbnail; it shows an automatic one."
     if status >= 500:
-        return f"YouTube had a temporary problem setting the thumbnail ({said})."
+        return (
+            f"YouTube had a temporary problem setting the thumbnail ({said}); "
+            "the video may show an automatic one."
+        )
     return f"YouTube refused the thumbnail image ({said})."
