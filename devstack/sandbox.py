@@ -158,6 +158,30 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             media_url=video,
             hashtags=["bakery"],
         )
+        cc(
+            "YouTube Short",
+            platform="youtube",
+            content_type="short_video",
+            title="Shaping a baguette in 30 seconds",
+            content="Fold, roll, score.",
+            media_url=video,
+            hashtags=["baking", "baguette"],
+        )
+        cc(
+            "YouTube video with thumbnail, tags, category, privacy",
+            platform="youtube",
+            content_type="long_video",
+            title="Our sourdough, start to finish",
+            content="Starter, dough, proof and bake.",
+            media_url=video,
+            hashtags=["sourdough", "breadmaking", "howto"],
+            metadata={
+                "thumbnail": stack.media_url("sourdough-cover.jpg", 40_000),
+                "category": "26",
+                "made_for_kids": False,
+                "privacy": "unlisted",
+            },
+        )
         cc("Due tomorrow (stays scheduled)", scheduled_at=now + timedelta(days=1))
         cc("Bad input: no schedule at all", scheduled_at=None)
         cc("Bad input: Instagram caption too long", platform="instagram", content="x" * 2300, media_url=img)

@@ -20,6 +20,7 @@ from dotenv import dotenv_values
 
 from services.errors import ConfigError
 from services.platforms.base import PlatformSettings
+from services.platforms.youtube import CATEGORIES as YOUTUBE_CATEGORIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,9 +77,17 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "GOOGLE_OAUTH_TOKEN_URL": ("https://oauth2.googleapis.com/token", "Google token endpoint"),
     "GOOGLE_CLIENT_ID": ("", "Google OAuth client id (needed to refresh YouTube tokens)"),
     "GOOGLE_CLIENT_SECRET": ("", "Google OAuth client secret (needed to refresh YouTube tokens)"),
-    "YOUTUBE_PRIVACY_STATUS": ("public", "public, unlisted or private"),
-    "YOUTUBE_CATEGORY_ID": ("22", "YouTube category of uploaded videos (22 = People & Blogs)"),
+    "YOUTUBE_PRIVACY_STATUS": ("public", "public, unlisted or private, unless the post's metadata says"),
+    "YOUTUBE_CATEGORY_ID": (
+        "22",
+        "YouTube category of uploaded videos unless the post's metadata says (22 = People & Blogs; "
+        "the ids allowed are listed in docs/platforms/youtube.md)",
+    ),
     "YOUTUBE_CHUNK_BYTES": ("2097152", "Upload chunk size, a multiple of 262144"),
+    "YOUTUBE_MADE_FOR_KIDS": (
+        "false",
+        "true or false: whether videos are declared made for kids unless the post says",
+    ),
     "INSTAGRAM_POLL_INTERVAL_SECONDS": ("5", "Wait between Instagram container status checks"),
     "INSTAGRAM_POLL_MAX": ("6", "Status checks per run before a processing video is left for the next run"),
     "MEDIA_ALLOWED_HOSTS": (
@@ -277,7 +286,7 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
         google_client_id=r.text("GOOGLE_CLIENT_ID"),
         google_client_secret=r.text("GOOGLE_CLIENT_SECRET"),
         youtube_privacy_status=r.choice("YOUTUBE_PRIVACY_STATUS", ("public", "unlisted", "private")),
-        youtube_category_id=r.text("YOUTUBE_CATEGORY_ID"),
+        youtube_category_id=r.choice("YOUTUBE_CATEGORY_ID", tuple(YOUTUBE_CATEGORIES)),
         youtube_chunk_bytes=chunk,
         instagram_poll_interval_s=r.number("INSTAGRAM_POLL_INTERVAL_SECONDS", minimum=-1),
         instagram_poll_max=r.integer("INSTAGRAM_POLL_MAX", minimum=1),
@@ -286,6 +295,7 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
             part.strip() for part in r.text("MEDIA_ALLOWED_HOSTS").split(",") if part.strip()
         ),
         media_max_bytes=r.integer("MEDIA_MAX_BYTES", minimum=1024),
+        youtube_made_for_kids=r.choice("YOUTUBE_MADE_FOR_KIDS", ("true", "false")) == "true",
     )
     lease, budget = r.duration("PUBLISH_CLAIM_LEASE"), r.duration("PUBLISH_RUN_BUDGET")
     database_timeout = r.number("SUPABASE_TIMEOUT_SECONDS")

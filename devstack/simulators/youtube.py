@@ -1,4 +1,5 @@
-"""Local stand-ins for YouTube's resumable upload (videos.insert) and Google's OAuth token endpoint.
+"""Local stand-ins for YouTube's resumable upload (videos.insert), thumbnails.set and Google's
+OAuth token endpoint, as described in docs/platforms/youtube.md.
 
 Two simulators, because they are two hosts in production (www.googleapis.com/upload and
 oauth2.googleapis.com) and the client configures their URLs separately:
@@ -12,17 +13,26 @@ oauth2.googleapis.com) and the client configures their URLs separately:
 - "resume_query": PUT {Location}, empty body, `Content-Range: bytes */N` → 308 (with `Range`
   only once some bytes arrived), or 200 with the video when the upload is complete.
 
-An unknown or expired `upload_id` answers 404. Access tokens: any bearer token works except
-`expired-…` (401 authError) and `ratelimited-…` (403 quotaExceeded); no token is 401 `required`.
-Quotas are plain attributes a test may lower: `insert_quota` (videos.insert calls left today,
-403 quotaExceeded), `channel_upload_limit` (videos the channel may create, 400
-uploadLimitExceeded), `uploads_per_day` (the hidden daily cap, 429 rateLimitExceeded).
+- "thumbnail": POST /upload/youtube/v3/thumbnails/set?videoId=…&uploadType=media with a JPEG or
+  PNG body of at most 2 MB → 200 thumbnailSetResponse; only for videos this simulator created
+  (404 videoNotFound otherwise), 403 forbidden while `channel_verified` is False.
+
+An unknown `upload_id` answers 404; `expire()` makes sessions answer 404 or 410. Access tokens:
+any bearer token works except `expired-…` (401 authError) and `ratelimited-…` (403
+quotaExceeded); no token is 401 `required`. Quotas are plain attributes a test may lower:
+`insert_quota` (videos.insert calls left today, 403 quotaExceeded), `channel_upload_limit`
+(videos the channel may create, 400 uploadLimitExceeded), `uploads_per_day` (the hidden daily
+cap, 429 rateLimitExceeded); `throttle()` makes the next session starts short-term throttles
+(429 rateLimitExceeded with `Retry-After`, or 403 userRateLimitExceeded). `unverified_project`
+locks every new video to private, as YouTube does for unaudited API projects.
 `keep_per_put` makes every PUT persist only its first N bytes, as Google may when a chunk is
 cut short; the 308 `Range` then tells the client where to continue.
 
 Received bytes are hashed as they arrive and then dropped, also from `requests`, so that a
 multi-MiB video never piles up in memory (chunk sizes stay in `headers["content-length"]`).
-Each created video is recorded in `created` with its id, title, size and sha256.
+Each created video is recorded in `created` with its id, title, size, sha256, tags, category,
+made-for-kids flag and privacy; each thumbnail set in `thumbnails` by video id (sha256 of the
+image, its type and size).
 
 `GoogleOAuthSimulator` (set `google_oauth_token_url` to `<url>/token`), step "token":
 POST /token with `grant_type=refresh_token` answers a fresh `ya29.…` access token, like Google
@@ -42,6 +52,11 @@ from typing import Any
 from devstack.simulators.base import Reply, Request, Simulator, bearer_token
 
 UPLOAD_PATH = "/upload/youtube/v3/videos"
+THUMBNAIL_PATH = "/upload/youtube/v3/thumbnails/set"
+THUMBNAIL_MAX_BYTES = 2 * 1024 * 1024
+THUMBNAIL_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+TAGS_MAX_CHARS = 500
 CHUNK_UNIT = 256 * 1024  # chunks other than the last must be multiples of this
 UPLOAD_SCOPE = "https://www.googleapis.com/auth/youtube.upload"
 
@@ -56,6 +71,8 @@ _STATUS_NAMES = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    410: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
@@ -67,7 +84,7 @@ _QUERY_RANGE = re.compile(r"bytes \*/(\d+|\*)")
 def google_error(
     code: int, reason: str, message: str, *, domain: str = "global", location: str | None = None
 ) -> dict[str, Any]:
-    """The standard Google error body (contract §4.4), `status` included as newer replies do."""
+    """The standard Google error body, `status` included as newer replies do."""
     item: dict[str, Any] = {"message": message, "domain": domain, "reason": reason}
     if location is not None:
         item["location"] = location
@@ -121,10 +138,15 @@ class YouTubeSimulator(Simulator):
     def __init__(self) -> None:
         super().__init__()
         self.sessions: dict[str, UploadSession] = {}
-        self.insert_quota = 100  # today's videos.insert bucket (contract §4.3)
+        self.insert_quota = 100  # today's videos.insert bucket
         self.channel_upload_limit: int | None = None
         self.uploads_per_day: int | None = None
         self.keep_per_put: int | None = None  # keep only this many bytes of each PUT, as Google may
+        self.unverified_project = False  # every new video private, whatever was asked
+        self.channel_verified = True  # False: thumbnails.set answers 403 forbidden
+        self.thumbnails: dict[str, dict[str, Any]] = {}  # video id → the image last set
+        self._gone: dict[str, int] = {}  # expired upload ids → the status they answer
+        self._throttles: list[tuple[str, int | None]] = []  # (reason, Retry-After) per next start
         self._byte_faults: list[tuple[str, int, float]] = []
 
     # ---- test controls -------------------------------------------------------------------
@@ -136,19 +158,37 @@ class YouTubeSimulator(Simulator):
         with self.lock:
             self._byte_faults.append((fault, offset, delay))
 
-    def expire(self, upload_id: str | None = None) -> None:
-        """Forget one upload session (every session if None), as if it had timed out."""
+    def expire(self, upload_id: str | None = None, *, status: int = 404) -> None:
+        """End one upload session (every session if None) as if it had timed out.
+
+        Its URL then answers `status`: 404 as the upload guide documents, or 410 Gone.
+        """
+        if status not in (404, 410):
+            raise ValueError("an expired session answers 404 or 410")
         with self.lock:
-            if upload_id is None:
-                self.sessions.clear()
-            else:
-                self.sessions.pop(upload_id, None)
+            ids = list(self.sessions) if upload_id is None else [upload_id]
+            for gone in ids:
+                self.sessions.pop(gone, None)
+                self._gone[gone] = status
+
+    def throttle(
+        self, *, times: int = 1, retry_after: int | None = 120, reason: str = "rateLimitExceeded"
+    ) -> None:
+        """Make the next `times` session starts short-term throttles.
+
+        `rateLimitExceeded` answers 429 (with `Retry-After: <seconds>` unless None);
+        `userRateLimitExceeded` answers 403 in domain usageLimits.
+        """
+        if reason not in ("rateLimitExceeded", "userRateLimitExceeded"):
+            raise ValueError(f"not a short-term throttle: {reason}")
+        with self.lock:
+            self._throttles.extend([(reason, retry_after)] * times)
 
     # ---- Simulator -----------------------------------------------------------------------
     def step_of(self, request: Request) -> str:
-        """Name the request's step: session, upload or resume_query."""
+        """Name the request's step: session, upload, resume_query or thumbnail."""
         if request.method == "POST":
-            return "session"
+            return "thumbnail" if request.path == THUMBNAIL_PATH else "session"
         if request.method == "PUT":
             is_query = not request.body and request.headers.get("content-range", "").startswith("bytes */")
             return "resume_query" if is_query else "upload"
@@ -169,7 +209,18 @@ class YouTubeSimulator(Simulator):
         return super().dispatch(request)
 
     def fault_reply(self, fault: str, request: Request, step: str) -> Reply:
-        """Class P, A, R and transient replies as YouTube sends them."""
+        """Class P, A, R and transient replies as YouTube sends them (thumbnails have their own)."""
+        if step == "thumbnail" and fault == "permanent":
+            return _error(
+                400, "invalidImage", "The provided image content is invalid.", domain="youtube.thumbnail"
+            )
+        if step == "thumbnail" and fault == "rate_limit":
+            return _error(
+                429,
+                "uploadRateLimitExceeded",
+                "Thumbnail upload rate limit exceeded.",
+                domain="youtube.thumbnail",
+            )
         if fault == "permanent":
             return _error(
                 400, "invalidVideoMetadata", "The request metadata is invalid.", domain="youtube.video"
@@ -181,18 +232,27 @@ class YouTubeSimulator(Simulator):
         return _error(503, "backendError", "Backend Error")
 
     def handle(self, request: Request) -> Reply:
-        """Route to session start or a PUT on a session; check the token first."""
-        if request.path != UPLOAD_PATH:
+        """Route to session start, a PUT on a session or thumbnails.set; check the token first."""
+        if request.path not in (UPLOAD_PATH, THUMBNAIL_PATH):
             return _not_found()
         denied = self._check_token(request)
         if denied is not None:
             return denied
+        if request.path == THUMBNAIL_PATH:
+            if request.method != "POST":
+                return _error(405, "methodNotAllowed", "Method Not Allowed")
+            reply = self._set_thumbnail(request)
+            request.body = b""  # hashed already, like upload bytes
+            return reply
         if request.method == "POST" and "upload_id" not in request.query:
             return self._start_session(request)
         if request.method == "PUT":
             with self.lock:
-                session = self.sessions.get(request.query.get("upload_id", ""))
+                upload_id = request.query.get("upload_id", "")
+                session = self.sessions.get(upload_id)
                 if session is None:
+                    if self._gone.get(upload_id) == 410:
+                        return _error(410, "gone", "The upload session has expired.")
                     return _not_found()
                 if self.step_of(request) == "resume_query":
                     return self._resume_query(request, session)
@@ -234,6 +294,14 @@ class YouTubeSimulator(Simulator):
         if invalid is not None:
             return invalid
         with self.lock:
+            if self._throttles:
+                reason, retry_after = self._throttles.pop(0)
+                if reason == "userRateLimitExceeded":
+                    return _error(403, reason, "User Rate Limit Exceeded", domain="usageLimits")
+                reply = _error(429, reason, "Too many requests; try again later.")
+                if retry_after is not None:
+                    reply.headers["Retry-After"] = str(retry_after)
+                return reply
             if self.insert_quota <= 0:
                 return _error(*_QUOTA_EXCEEDED, domain="youtube.quota")
             if self.channel_upload_limit is not None and len(self.created) >= self.channel_upload_limit:
@@ -301,9 +369,10 @@ class YouTubeSimulator(Simulator):
         snippet = session.metadata.get("snippet") or {}
         status = session.metadata.get("status") or {}
         video_id = secrets.token_urlsafe(8)  # 11 URL-safe characters, like real ids
-        video_status = {
+        privacy = "private" if self.unverified_project else status.get("privacyStatus", "public")
+        video_status: dict[str, Any] = {
             "uploadStatus": "uploaded",
-            "privacyStatus": status.get("privacyStatus", "public"),
+            "privacyStatus": privacy,
             "license": "youtube",
             "embeddable": True,
             "publicStatsViewable": True,
@@ -311,6 +380,8 @@ class YouTubeSimulator(Simulator):
         }
         if status.get("publishAt"):
             video_status["publishAt"] = status["publishAt"]
+        tags = list(snippet.get("tags") or [])
+        category_id = str(snippet.get("categoryId", "22"))
         video = {
             "kind": "youtube#video",
             "etag": secrets.token_urlsafe(20),
@@ -320,8 +391,8 @@ class YouTubeSimulator(Simulator):
                 "channelId": "UCsimulatedchannel000000",
                 "title": snippet.get("title", ""),
                 "description": snippet.get("description", ""),
-                "tags": list(snippet.get("tags") or []),
-                "categoryId": str(snippet.get("categoryId", "22")),
+                "tags": tags,
+                "categoryId": category_id,
             },
             "status": video_status,
         }
@@ -331,8 +402,66 @@ class YouTubeSimulator(Simulator):
             size=session.received,
             sha256=session.digest.hexdigest(),
             upload_id=session.id,
+            tags=tags,
+            category_id=category_id,
+            made_for_kids=video_status["selfDeclaredMadeForKids"],
+            privacy=privacy,
         )
         return video
+
+    def _set_thumbnail(self, request: Request) -> Reply:
+        if request.query.get("uploadType", "media") != "media":
+            return _bad_request("This simulator supports uploadType=media only.")
+        video_id = request.query.get("videoId")
+        if not video_id:
+            return _error(400, "required", "Required parameter: videoId", location="videoId")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        image = request.body
+        if not image:
+            return _error(
+                400,
+                "mediaBodyRequired",
+                "The request does not include the image content.",
+                domain="youtube.thumbnail",
+            )
+        if len(image) > THUMBNAIL_MAX_BYTES:
+            return _error(413, "uploadTooLarge", f"Media larger than: {THUMBNAIL_MAX_BYTES}")
+        if content_type not in THUMBNAIL_TYPES or not image.startswith(_IMAGE_MAGIC):
+            return _error(
+                400, "invalidImage", "The provided image content is invalid.", domain="youtube.thumbnail"
+            )
+        with self.lock:
+            if not any(video["id"] == video_id for video in self.created):
+                return _error(
+                    404,
+                    "videoNotFound",
+                    "The video that you are trying to set a thumbnail for cannot be found.",
+                    domain="youtube.video",
+                )
+            if not self.channel_verified:
+                return _error(
+                    403,
+                    "forbidden",
+                    "The authenticated user doesn't have permissions to upload and set custom video "
+                    "thumbnails.",
+                    domain="youtube.thumbnail",
+                    location="Authorization",
+                )
+            self.thumbnails[video_id] = {
+                "sha256": hashlib.sha256(image).hexdigest(),
+                "content_type": content_type,
+                "size": len(image),
+            }
+        base = f"https://i.ytimg.com/vi/{video_id}"
+        sizes = {"default": (120, 90), "medium": (320, 180), "high": (480, 360)}
+        item = {
+            name: {"url": f"{base}/{name}.jpg", "width": width, "height": height}
+            for name, (width, height) in sizes.items()
+        }
+        return Reply(
+            200,
+            {"kind": "youtube#thumbnailSetResponse", "etag": secrets.token_urlsafe(20), "items": [item]},
+        )
 
 
 def _incomplete(session: UploadSession) -> Reply:
@@ -372,7 +501,7 @@ def _chunk_range(request: Request, session: UploadSession) -> tuple[int, int, in
 
 
 def _invalid_metadata(metadata: dict[str, Any]) -> Reply | None:
-    """The 400 YouTube answers for metadata it rejects (contract §4.2), or None."""
+    """The 400 YouTube answers for metadata it rejects, or None."""
     snippet = metadata.get("snippet") or {}
     status = metadata.get("status") or {}
     title = snippet.get("title")
@@ -392,7 +521,7 @@ def _invalid_metadata(metadata: dict[str, Any]) -> Reply | None:
             domain="youtube.video",
         )
     tags = snippet.get("tags") or []
-    if not isinstance(tags, list) or sum(len(str(tag)) for tag in tags) + max(len(tags) - 1, 0) > 500:
+    if not _valid_tags(tags):
         return _error(
             400,
             "invalidTags",
@@ -407,7 +536,9 @@ def _invalid_metadata(metadata: dict[str, Any]) -> Reply | None:
             domain="youtube.video",
         )
     privacy = status.get("privacyStatus", "public")
-    if privacy not in PRIVACY_STATUSES:
+    made_for_kids = status.get("selfDeclaredMadeForKids")
+    made_for_kids = False if made_for_kids is None else made_for_kids  # JSON null reads as unset
+    if privacy not in PRIVACY_STATUSES or not isinstance(made_for_kids, bool):
         return _error(400, "invalidVideoMetadata", "The request metadata is invalid.", domain="youtube.video")
     publish_at = status.get("publishAt")
     if publish_at is not None and (privacy != "private" or not _is_timestamp(publish_at)):
@@ -422,6 +553,17 @@ def _invalid_metadata(metadata: dict[str, Any]) -> Reply | None:
 
 def _has_angle(text: str) -> bool:
     return "<" in text or ">" in text
+
+
+def _valid_tags(tags: object) -> bool:
+    """Strings without < or >, at most 500 characters counted as YouTube counts them.
+
+    Commas between tags count, and a tag containing a space counts the quotes around it.
+    """
+    if not isinstance(tags, list) or not all(isinstance(tag, str) and not _has_angle(tag) for tag in tags):
+        return False
+    counted = sum(len(tag) + (2 if " " in tag else 0) for tag in tags) + max(len(tags) - 1, 0)
+    return counted <= TAGS_MAX_CHARS
 
 
 def _is_timestamp(value: object) -> bool:

@@ -100,6 +100,9 @@ class PublishResult:
 
     post_id: str
     url: str | None
+    # Facts the publisher writes to the post's metadata as they are (keys named as written there),
+    # e.g. {"youtube_privacy": "private", "youtube_thumbnail": "refused: ..."}.
+    notes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class PlatformSettings:
     # are private or loopback. Empty in production; the sandbox and tests allow loopback.
     media_allowed_hosts: tuple[str, ...] = ()
     media_max_bytes: int = 2 * 1024**3
+    youtube_made_for_kids: bool = False  # status.selfDeclaredMadeForKids unless the post says
 
 
 @dataclass

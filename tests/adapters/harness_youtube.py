@@ -1,9 +1,11 @@
 """YouTube's entry in the shared adapter matrix (protocol in tests/adapters/harness.py).
 
 The video is smaller than one chunk, so the single "upload" PUT is the call that creates it:
-a fault scripted on that step hits exactly the publishing call. The connection has no refresh
-token, so an "auth" fault is AuthError at once (as on the platforms without refresh), and
-the OAuth simulator is served only so that every configured URL points at loopback.
+a fault scripted on that step hits exactly the publishing call. A REEL (a Short) is the same
+upload; the VIDEO job also carries a thumbnail, so every fault runs through thumbnails.set too
+(faults on thumbnails.set itself are in tests/unit/test_youtube_adapter.py). The connection has
+no refresh token, so an "auth" fault is AuthError at once (as on the platforms without
+refresh), and the OAuth simulator is served only so that every configured URL points at loopback.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from devstack.simulators.youtube import (
     GoogleOAuthSimulator,
     YouTubeSimulator,
 )
-from services.platforms.base import VIDEO, Connection, PlatformSettings, PublishJob
+from services.platforms.base import REEL, VIDEO, Connection, PlatformSettings, PublishJob
 from services.platforms.youtube import YouTubeAdapter
 from tests.adapters.harness import CLIENT_TIMEOUT_S, Running
 
@@ -39,7 +41,7 @@ class YouTubeHarness:
     """Serves the YouTube and Google OAuth simulators and a media host."""
 
     platform = "youtube"
-    kinds = (VIDEO,)
+    kinds = (VIDEO, REEL)
 
     @contextmanager
     def start(self) -> Iterator[Running]:
@@ -71,8 +73,9 @@ class YouTubeHarness:
             )
 
     def job(self, running: Running, kind: str) -> PublishJob:
-        """A valid video job whose URL points at the running media host."""
+        """A valid video job (with a thumbnail) or Short whose URLs point at the running media host."""
         assert isinstance(running, YouTubeRunning)
+        thumbnail = f"{running.media_url}/media/matrix-cover.jpg?bytes=20000" if kind == VIDEO else None
         return PublishJob(
             ref=f"created_content/matrix-{kind}",
             kind=kind,
@@ -81,6 +84,8 @@ class YouTubeHarness:
             body="A video for the adapter matrix.\n\n#matrix #video",
             hashtags=("matrix", "video"),
             media_urls=(f"{running.media_url}/media/matrix.mp4?bytes={VIDEO_BYTES}",),
+            thumbnail=thumbnail,
+            category="27",
         )
 
     def publish_step(self, kind: str) -> str:  # noqa: ARG002 (the protocol's signature; one answer for all)

@@ -1,4 +1,5 @@
-"""The YouTube and Google OAuth simulators checked against the contract (§4, §5) with plain httpx."""
+"""The YouTube and Google OAuth simulators checked with plain httpx against what
+docs/platforms/youtube.md says YouTube and Google answer."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ import httpx
 import pytest
 
 from devstack.server import serve
+from devstack.simulators.media import media_bytes
 from devstack.simulators.youtube import (
+    ASSIGNABLE_CATEGORIES,
     CHUNK_UNIT,
     SIM_CLIENT_ID,
     SIM_CLIENT_SECRET,
+    THUMBNAIL_MAX_BYTES,
+    THUMBNAIL_PATH,
     UPLOAD_PATH,
     GoogleOAuthSimulator,
     YouTubeSimulator,
@@ -65,6 +70,29 @@ class YouTube:
 
     def query(self, location: str, total: int | str) -> httpx.Response:
         return self.put(location, b"", f"bytes */{total}")
+
+    def video(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Upload a 1,000-byte video in one PUT; its resource."""
+        location = self.session(1000, metadata)
+        response = self.put(location, payload(1000), "bytes 0-999/1000")
+        assert response.status_code == 201, response.text
+        video: dict[str, Any] = response.json()
+        return video
+
+    def thumbnail(
+        self,
+        video_id: str,
+        image: bytes,
+        content_type: str = "image/jpeg",
+        token: str | None = TOKEN,
+        **headers: str,
+    ) -> httpx.Response:
+        sent = {"Content-Type": content_type, **headers}
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        return self.http.post(
+            f"{self.url}{THUMBNAIL_PATH}?videoId={video_id}&uploadType=media", content=image, headers=sent
+        )
 
 
 @pytest.fixture
@@ -147,7 +175,7 @@ def test_publish_at_needs_private(youtube: YouTube) -> None:
 
 
 def test_expired_token_is_401_auth_error_in_google_shape(youtube: YouTube) -> None:
-    """Token expired-… answers 401 with exactly the §4.4 shape: code, message, errors[], status."""
+    """Token expired-… answers 401 with exactly Google's error shape: code, message, errors[], status."""
     response = youtube.start(1000, token="expired-abc")
     assert response.status_code == 401
     assert response.json() == {
@@ -487,3 +515,232 @@ def test_token_step_faults(oauth: tuple[GoogleOAuthSimulator, str, httpx.Client]
     assert refresh(url, http).status_code == 503
     assert refresh(url, http).json()["error"] == "invalid_grant"
     assert refresh(url, http).status_code == 200
+
+
+# ---- tags, category, made for kids, privacy ------------------------------------------------------
+
+
+def with_snippet(**changes: Any) -> dict[str, Any]:
+    return {**METADATA, "snippet": {**METADATA["snippet"], **changes}}
+
+
+def with_status(**changes: Any) -> dict[str, Any]:
+    return {**METADATA, "status": {**METADATA["status"], **changes}}
+
+
+@pytest.mark.parametrize(
+    ("tags", "accepted"),
+    [
+        (["x" * 498, "y"], True),  # 498 + comma + 1 = 500
+        (["x" * 499, "y"], False),  # 501
+        (["x" * 494, "a b"], True),  # a tag with a space counts its quotes: 494 + 1 + 5 = 500
+        (["x" * 495, "a b"], False),  # 501
+        (["fine", 7], False),  # not a string
+        ("one,two", False),  # not a list
+        (["a<b"], False),
+        (["b>a"], False),
+        ([], True),
+    ],
+)
+def test_tags_are_validated_as_youtube_counts(youtube: YouTube, tags: object, accepted: bool) -> None:
+    """Tags: a list of strings without < or >, at most 500 characters with commas and quotes counted."""
+    response = youtube.start(1000, with_snippet(tags=tags))
+    if accepted:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 400
+        assert error_item(response) == {
+            "message": "The request metadata specifies invalid video keywords.",
+            "domain": "youtube.video",
+            "reason": "invalidTags",
+        }
+
+
+@pytest.mark.parametrize("category", sorted(ASSIGNABLE_CATEGORIES, key=int))
+def test_every_assignable_category_is_accepted(youtube: YouTube, category: str) -> None:
+    """Each assignable category id starts a session."""
+    assert youtube.start(1000, with_snippet(categoryId=category)).status_code == 200
+
+
+@pytest.mark.parametrize("category", ["0", "18", "21", "30", "44", "People"])
+def test_other_categories_are_refused(youtube: YouTube, category: str) -> None:
+    """Ids that are not assignable (18 and 21 exist but cannot be chosen) answer 400 invalidCategoryId."""
+    response = youtube.start(1000, with_snippet(categoryId=category))
+    assert response.status_code == 400
+    assert error_item(response)["reason"] == "invalidCategoryId"
+
+
+@pytest.mark.parametrize("value", ["true", 1, "no"])
+def test_made_for_kids_must_be_a_boolean(youtube: YouTube, value: object) -> None:
+    """selfDeclaredMadeForKids other than true/false answers 400 invalidVideoMetadata."""
+    response = youtube.start(1000, with_status(selfDeclaredMadeForKids=value))
+    assert response.status_code == 400
+    assert error_item(response)["reason"] == "invalidVideoMetadata"
+
+
+def test_created_video_records_what_was_asked(youtube: YouTube) -> None:
+    """The video resource and the created record carry tags, category, made-for-kids and privacy."""
+    metadata = {
+        "snippet": {"title": "T", "description": "D", "tags": ["two words", "b"], "categoryId": "27"},
+        "status": {"privacyStatus": "unlisted", "selfDeclaredMadeForKids": True},
+    }
+    video = youtube.video(metadata)
+    assert video["snippet"]["tags"] == ["two words", "b"]
+    assert video["snippet"]["categoryId"] == "27"
+    assert video["status"]["privacyStatus"] == "unlisted"
+    assert video["status"]["selfDeclaredMadeForKids"] is True
+    created = youtube.sim.created[0]
+    assert (created["tags"], created["category_id"], created["made_for_kids"], created["privacy"]) == (
+        ["two words", "b"],
+        "27",
+        True,
+        "unlisted",
+    )
+
+
+def test_unverified_project_locks_uploads_to_private(youtube: YouTube) -> None:
+    """In unverified-project mode a video asked to be public is created private, and says so."""
+    youtube.sim.unverified_project = True
+    video = youtube.video(with_status(privacyStatus="public"))
+    assert video["status"]["privacyStatus"] == "private"
+    assert youtube.sim.created[0]["privacy"] == "private"
+
+
+# ---- short-term throttles and expired sessions ---------------------------------------------------
+
+
+def test_throttle_is_429_rate_limit_exceeded_with_retry_after(youtube: YouTube) -> None:
+    """throttle(): 429 rateLimitExceeded, RESOURCE_EXHAUSTED, Retry-After; no quota used; then normal."""
+    youtube.sim.throttle(retry_after=90)
+    response = youtube.start(1000)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "90"
+    assert error_item(response)["reason"] == "rateLimitExceeded"
+    assert response.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert youtube.sim.insert_quota == 100
+    assert youtube.start(1000).status_code == 200
+
+
+def test_throttle_without_retry_after_and_user_rate_limit(youtube: YouTube) -> None:
+    """A 429 may come without Retry-After; userRateLimitExceeded is a 403 in domain usageLimits."""
+    youtube.sim.throttle(retry_after=None)
+    youtube.sim.throttle(reason="userRateLimitExceeded")
+    first = youtube.start(1000)
+    assert first.status_code == 429
+    assert "Retry-After" not in first.headers
+    second = youtube.start(1000)
+    assert second.status_code == 403
+    assert error_item(second)["reason"] == "userRateLimitExceeded"
+    assert error_item(second)["domain"] == "usageLimits"
+
+
+def test_expired_session_can_answer_410(youtube: YouTube) -> None:
+    """expire(status=410) makes the session answer 410 Gone to queries and chunks; unknown ids stay 404."""
+    location = youtube.session(1000)
+    youtube.sim.expire(status=410)
+    assert youtube.query(location, 1000).status_code == 410
+    assert youtube.put(location, payload(1000), "bytes 0-999/1000").status_code == 410
+    unknown = str(httpx.URL(location).copy_set_param("upload_id", "nope"))
+    assert youtube.query(unknown, 1000).status_code == 404
+    assert youtube.sim.created == []
+
+
+# ---- thumbnails.set ------------------------------------------------------------------------------
+
+JPEG = media_bytes("cover.jpg", 30_000)
+PNG = media_bytes("cover.png", 30_000)
+
+
+def test_thumbnail_set_answers_the_thumbnail_set_response(youtube: YouTube) -> None:
+    """thumbnails.set on an own video: 200 youtube#thumbnailSetResponse; the image hashed and recorded."""
+    video = youtube.video()
+    response = youtube.thumbnail(video["id"], JPEG)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["kind"] == "youtube#thumbnailSetResponse"
+    assert set(body["items"][0]) == {"default", "medium", "high"}
+    assert youtube.sim.thumbnails[video["id"]] == {
+        "sha256": hashlib.sha256(JPEG).hexdigest(),
+        "content_type": "image/jpeg",
+        "size": len(JPEG),
+    }
+    assert youtube.sim.requests[-1].body == b""  # hashed, not kept
+    assert youtube.sim.step_of(youtube.sim.requests[-1]) == "thumbnail"
+
+
+def test_thumbnail_set_again_replaces_it(youtube: YouTube) -> None:
+    """Setting a thumbnail twice is harmless: the second image is the one recorded."""
+    video = youtube.video()
+    youtube.thumbnail(video["id"], JPEG)
+    assert youtube.thumbnail(video["id"], PNG, "image/png").status_code == 200
+    assert youtube.sim.thumbnails[video["id"]]["sha256"] == hashlib.sha256(PNG).hexdigest()
+
+
+def test_thumbnail_of_an_unknown_video_is_404(youtube: YouTube) -> None:
+    """A video id this simulator never created answers 404 videoNotFound."""
+    response = youtube.thumbnail("notmyvideo1", JPEG)
+    assert response.status_code == 404
+    assert error_item(response)["reason"] == "videoNotFound"
+    assert youtube.sim.thumbnails == {}
+
+
+def test_thumbnail_on_an_unverified_channel_is_403_forbidden(youtube: YouTube) -> None:
+    """channel_verified False: 403 forbidden in domain youtube.thumbnail with YouTube's sentence."""
+    video = youtube.video()
+    youtube.sim.channel_verified = False
+    response = youtube.thumbnail(video["id"], JPEG)
+    assert response.status_code == 403
+    assert error_item(response) == {
+        "message": "The authenticated user doesn't have permissions to upload and set custom video "
+        "thumbnails.",
+        "domain": "youtube.thumbnail",
+        "reason": "forbidden",
+        "location": "Authorization",
+        "locationType": "header",
+    }
+    assert response.json()["error"]["status"] == "PERMISSION_DENIED"
+
+
+@pytest.mark.parametrize(
+    ("image", "content_type", "status", "reason"),
+    [
+        (b"", "image/jpeg", 400, "mediaBodyRequired"),
+        (b"GIF89a" + b"\0" * 100, "image/gif", 400, "invalidImage"),
+        (b"not an image at all", "image/jpeg", 400, "invalidImage"),
+        (b"\xff\xd8\xff" + b"\0" * THUMBNAIL_MAX_BYTES, "image/jpeg", 413, "uploadTooLarge"),
+    ],
+)
+def test_thumbnail_image_is_checked(
+    youtube: YouTube, image: bytes, content_type: str, status: int, reason: str
+) -> None:
+    """An empty, non-JPEG/PNG or over-2-MB image is refused; nothing is recorded."""
+    video = youtube.video()
+    response = youtube.thumbnail(video["id"], image, content_type)
+    assert (response.status_code, error_item(response)["reason"]) == (status, reason)
+    assert youtube.sim.thumbnails == {}
+
+
+def test_thumbnail_needs_a_token(youtube: YouTube) -> None:
+    """thumbnails.set without a token is 401 required; with an expired one 401 authError."""
+    video = youtube.video()
+    assert error_item(youtube.thumbnail(video["id"], JPEG, token=None))["reason"] == "required"
+    assert error_item(youtube.thumbnail(video["id"], JPEG, token="expired-x"))["reason"] == "authError"
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "reason"),
+    [
+        ("permanent", 400, "invalidImage"),
+        ("rate_limit", 429, "uploadRateLimitExceeded"),
+        ("auth", 401, "authError"),
+        ("server_error", 503, "backendError"),
+    ],
+)
+def test_thumbnail_step_faults(youtube: YouTube, fault: str, status: int, reason: str) -> None:
+    """Faults on the "thumbnail" step give thumbnails.set's own replies and touch nothing else."""
+    video = youtube.video()
+    youtube.sim.inject(fault, step="thumbnail")
+    response = youtube.thumbnail(video["id"], JPEG)
+    assert (response.status_code, error_item(response)["reason"]) == (status, reason)
+    assert youtube.sim.thumbnails == {}
+    assert youtube.thumbnail(video["id"], JPEG).status_code == 200
