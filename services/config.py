@@ -57,6 +57,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "YOUTUBE_PRIVACY_STATUS": ("public", "public, unlisted or private"),
     "YOUTUBE_CATEGORY_ID": ("22", "YouTube category of uploaded videos (22 = People & Blogs)"),
     "YOUTUBE_CHUNK_BYTES": ("2097152", "Upload chunk size, a multiple of 262144"),
+    "X_API_URL": ("https://api.x.com", "X API base"),
+    "X_OAUTH_TOKEN_URL": ("https://api.x.com/2/oauth2/token", "X OAuth 2.0 token endpoint"),
+    "X_CLIENT_ID": ("", "X app OAuth 2.0 client id (needed to refresh X tokens)"),
+    "X_CLIENT_SECRET": ("", "X app OAuth 2.0 client secret (empty for a public client)"),
     "INSTAGRAM_POLL_INTERVAL_SECONDS": ("5", "Wait between Instagram container status checks"),
     "INSTAGRAM_POLL_MAX": ("6", "Status checks per run before a processing video is left for the next run"),
     "MEDIA_ALLOWED_HOSTS": (
@@ -78,6 +82,7 @@ _SECRET_VARIABLES = (
     "ENCRYPTION_KEY",
     "LINKEDIN_CLIENT_SECRET",
     "GOOGLE_CLIENT_SECRET",
+    "X_CLIENT_SECRET",
 )
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -122,6 +127,7 @@ class Config:
             self.encryption_key,
             self.platforms.linkedin_client_secret,
             self.platforms.google_client_secret,
+            self.platforms.x_client_secret,
         ]
 
 
@@ -258,6 +264,10 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
             part.strip() for part in r.text("MEDIA_ALLOWED_HOSTS").split(",") if part.strip()
         ),
         media_max_bytes=r.integer("MEDIA_MAX_BYTES", minimum=1024),
+        x_api_url=r.url("X_API_URL"),
+        x_oauth_token_url=r.url("X_OAUTH_TOKEN_URL"),
+        x_client_id=r.text("X_CLIENT_ID"),
+        x_client_secret=r.text("X_CLIENT_SECRET"),
     )
     config = Config(
         supabase_url=supabase_url,

@@ -118,7 +118,7 @@ def seed_matrix(stack: Stack, email: str, *, echo: bool = False) -> Matrix:
             scheduled_at=due - timedelta(minutes=1),
         )
         post("bad_schedule", scheduled_at=None)
-        post("unsupported", platform="twitter")
+        post("unsupported", platform="tiktok")
         post("limit", content="x" * 70_000)
         post("missing_connection", metadata={"page_id": f"gone-{tag}"})
         post("linkedin_refresh", platform="linkedin", content=f"LinkedIn after a refresh {tag}")
