@@ -39,11 +39,18 @@ Request contract it enforces, so client bugs show up here rather than in product
 
 What the stored post looks like, as the platform shows it back [observed, not documented]: URLs
 replaced by `https://t.co/…` links, `&`, `<` and `>` HTML-escaped, and a post with media gets a
-trailing t.co link to its media. `created` and `tweets` keep that shown text and the sent one.
+trailing t.co link to its media. `tweets` keeps the sent text and the shown one.
 
-Tokens: any non-empty access token works except `expired-…` (401) and `ratelimited-…` (429 with
-rate-limit headers). Refresh tokens rotate: each refresh answers a new access token and a new
-refresh token and spends the one presented. Presenting a spent one → 400 invalid_request and it
+Test controls: `hide_from_timeline` keeps new posts out of the timeline (as when X's timeline
+lags behind a create); `add_tweet` adds a post made some other way; `expire_media` ends a
+media id's life.
+
+Tokens: any non-empty access token works except `expired-…` (401), `ratelimited-…` (429 with
+rate-limit headers), `capped-…` (403 usage-capped problem [unv: status and wording]) and
+`nocredits-…` (402, the pay-per-use plan's credits used up [unv: status and wording]).
+
+Refresh tokens rotate: each refresh answers a new access token and a new refresh token and
+spends the one presented. Presenting a spent one → 400 invalid_request and it
 is recorded in `reused_refresh_tokens` (X may revoke the whole family then [unv]; not modelled).
 `revoked-…` refresh tokens → 400 invalid_request. Client authentication: the configured
 `client_id` in the form (public client) or Basic `client_id:client_secret` (confidential client);
@@ -93,6 +100,7 @@ class SimMedia:
     expires_at: float
     segments: dict[int, int] = field(default_factory=dict)  # segment_index → bytes
     sha256: str = ""
+    digest: Any = field(default_factory=hashlib.sha256, repr=False)  # of the segments, as they arrive
     state: str = "uploading"  # then pending → in_progress → succeeded / failed; images: succeeded
     polls_left: int = 0
     used_by: str | None = None  # the post it is attached to
@@ -111,6 +119,7 @@ class SimTweet:
     shown_text: str
     media_ids: list[str]
     created_at: float
+    hidden: bool = False  # not (yet) in the account's timeline
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> Reply:
@@ -182,6 +191,8 @@ class XSimulator(Simulator):
         self.processing_polls = processing_polls  # STATUS polls answering pending/in_progress
         self.processing_outcome = "succeeded"  # or "failed": what processing ends in
         self.reset_after_s = reset_after_s
+        # True: new posts stay out of the timeline, as when X's timeline lags behind a create.
+        self.hide_from_timeline = False
         self.tweets: dict[str, SimTweet] = {}
         self.media: dict[str, SimMedia] = {}
         self.refreshes: list[tuple[str, str]] = []  # (refresh token spent, refresh token issued)
@@ -293,6 +304,17 @@ class XSimulator(Simulator):
             return _unauthorized()
         if token.startswith("ratelimited-"):
             return self._throttled()
+        if token.startswith("capped-"):
+            return problem(
+                403,
+                "UsageCapExceeded",
+                "Usage cap exceeded: Monthly product cap",
+                "https://api.twitter.com/2/problems/usage-capped",
+                period="Monthly",
+                scope="Product",
+            )
+        if token.startswith("nocredits-"):
+            return problem(402, "Payment Required", "Your enrolled account does not have any credits left.")
         return None
 
     # ---- posts -----------------------------------------------------------------------------
@@ -327,6 +349,7 @@ class XSimulator(Simulator):
                 return problem(403, "Forbidden", DUPLICATE)
             tweet_id = str(1860000000000000000 + self._next())
             tweet = SimTweet(tweet_id, text, self._shown(text, media_ids), media_ids, time.time())
+            tweet.hidden = self.hide_from_timeline
             self.tweets[tweet_id] = tweet
             for media_id in media_ids:
                 self.media[media_id].used_by = tweet_id
@@ -404,7 +427,7 @@ class XSimulator(Simulator):
         fields = set((request.query.get("tweet.fields") or "").split(","))
         with self.lock:
             matching = sorted(
-                (t for t in self.tweets.values() if t.created_at >= since),
+                (t for t in self.tweets.values() if t.created_at >= since and not t.hidden),
                 key=lambda t: t.created_at,
                 reverse=True,
             )
@@ -537,6 +560,7 @@ class XSimulator(Simulator):
             if item.state != "uploading":
                 return _invalid(f"Media {item.id} is already finalized.")
             item.segments[index] = len(segment)
+            item.digest.update(segment)
             if item.received > item.total_bytes:
                 return _invalid(
                     f"More bytes appended ({item.received}) than total_bytes ({item.total_bytes})."
@@ -557,6 +581,7 @@ class XSimulator(Simulator):
                 return _invalid(
                     f"File size mismatch: {item.received} bytes appended, total_bytes was {item.total_bytes}."
                 )
+            item.sha256 = item.digest.hexdigest()
             if item.kind == "video":
                 item.state = "pending"
                 item.polls_left = self.processing_polls
