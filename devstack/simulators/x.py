@@ -46,7 +46,7 @@ lags behind a create); `add_tweet` adds a post made some other way; `expire_medi
 media id's life.
 
 Tokens: any non-empty access token works except `expired-…` (401), `ratelimited-…` (429 with
-rate-limit headers), `capped-…` (403 usage-capped problem [unv: status and wording]) and
+rate-limit headers), `capped-…` (429 usage-capped problem, as observed in xdevplatform/xdk#25) and
 `nocredits-…` (402, the pay-per-use plan's credits used up [unv: status and wording]).
 
 Refresh tokens rotate: each refresh answers a new access token and a new refresh token and
@@ -305,14 +305,17 @@ class XSimulator(Simulator):
         if token.startswith("ratelimited-"):
             return self._throttled()
         if token.startswith("capped-"):
-            return problem(
-                403,
+            reply = problem(
+                429,
                 "UsageCapExceeded",
                 "Usage cap exceeded: Monthly product cap",
                 "https://api.twitter.com/2/problems/usage-capped",
                 period="Monthly",
                 scope="Product",
             )
+            # The per-window limit is fine: the cap is the plan's, not the 15-minute window's.
+            reply.headers.update({"x-rate-limit-limit": "40000", "x-rate-limit-remaining": "39999"})
+            return reply
         if token.startswith("nocredits-"):
             return problem(402, "Payment Required", "Your enrolled account does not have any credits left.")
         return None

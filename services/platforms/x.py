@@ -631,19 +631,21 @@ class _Publication:
         detail = f"HTTP {status} {kind} while {doing}: {said}".replace("  ", " ")
         if status == 401:
             return AuthError(PLATFORM, RECONNECT, detail=detail)
+        # The plan's cap or credits (observed as 429 usage-capped, also 402 and 403): no post of
+        # the platform can go out until the operator acts, so it is configuration, not a wait.
+        if status == 402 or "usage-capped" in kind or (status == 403 and "client-forbidden" in kind):
+            return PlatformConfigError(
+                PLATFORM,
+                f"X refused the request because of the X app's plan or usage cap ({said}); check the "
+                "app's plan and credits in the X developer console.",
+                detail=detail,
+            )
         if status == 429:
             return RateLimitedError(
                 PLATFORM,
                 "X's limit for this account or app is reached; the post waits until it resets.",
                 detail=detail,
                 not_before=rate_limit_reset(response),
-            )
-        if status == 402 or (status == 403 and ("usage-capped" in kind or "client-forbidden" in kind)):
-            return PlatformConfigError(
-                PLATFORM,
-                f"X refused the request because of the X app's plan or usage cap ({said}); check the "
-                "app's plan and credits in the X developer console.",
-                detail=detail,
             )
         if status == 403 and "unsupported-authentication" in kind:
             return AuthError(PLATFORM, RECONNECT, detail=detail, connection_status="revoked")

@@ -452,12 +452,12 @@ def test_rate_limit_fault_carries_the_reset_headers(http: httpx.Client, sim: XSi
     ("token", "status", "kind"),
     [
         ("ratelimited-1", 429, "about:blank"),
-        ("capped-1", 403, "https://api.twitter.com/2/problems/usage-capped"),
+        ("capped-1", 429, "https://api.twitter.com/2/problems/usage-capped"),
         ("nocredits-1", 402, "about:blank"),
     ],
 )
 def test_token_prefixes_script_account_states(http: httpx.Client, token: str, status: int, kind: str) -> None:
-    """ratelimited-… → 429, capped-… → 403 usage-capped, nocredits-… → 402."""
+    """ratelimited-… → 429, capped-… → 429 usage-capped, nocredits-… → 402."""
     reply = http.post("/2/tweets", headers={"Authorization": f"Bearer {token}"}, json={"text": "x"})
     assert (reply.status_code, reply.json()["type"]) == (status, kind)
 
