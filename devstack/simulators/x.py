@@ -182,6 +182,7 @@ class XSimulator(Simulator):
         client_secret: str | None = None,
         processing_polls: int = 2,
         reset_after_s: int = 900,
+        check_after_s: int = 1,
     ) -> None:
         super().__init__()
         self.user_id = user_id
@@ -191,6 +192,7 @@ class XSimulator(Simulator):
         self.processing_polls = processing_polls  # STATUS polls answering pending/in_progress
         self.processing_outcome = "succeeded"  # or "failed": what processing ends in
         self.reset_after_s = reset_after_s
+        self.check_after_s = check_after_s  # processing_info.check_after_secs it advises
         # True: new posts stay out of the timeline, as when X's timeline lags behind a create.
         self.hide_from_timeline = False
         self.tweets: dict[str, SimTweet] = {}
@@ -477,7 +479,7 @@ class XSimulator(Simulator):
         if with_processing and item.kind == "video":
             info: dict[str, Any] = {"state": item.state}
             if item.state in ("pending", "in_progress"):
-                info["check_after_secs"] = 1
+                info["check_after_secs"] = self.check_after_s
             if item.state == "in_progress":
                 info["progress_percent"] = 50
             if item.state == "failed":
