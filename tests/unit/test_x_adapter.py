@@ -48,7 +48,15 @@ from services.platforms.base import (
     PublishResult,
     TokenUpdate,
 )
-from services.platforms.x import MEDIA_POLLS, RECONNECT, XAdapter, comparable, post_url
+from services.platforms.x import (
+    MEDIA_POLLS,
+    RECONNECT,
+    XAdapter,
+    comparable,
+    is_duplicate,
+    post_url,
+    rate_limit_reset,
+)
 from tests.adapters.harness import ProgressRecorder
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
@@ -185,6 +193,56 @@ def test_post_url_with_and_without_username() -> None:
     """The post URL names the account when known, else X's generic form."""
     assert post_url("123", "bakery") == "https://x.com/bakery/status/123"
     assert post_url("123", None) == "https://x.com/i/web/status/123"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"x-rate-limit-reset": "1800000000"}, 1800000000),
+        (  # the daily user cap is used up: its reset, later than the 15-minute window's
+            {
+                "x-rate-limit-reset": "1800000000",
+                "x-user-limit-24hour-remaining": "0",
+                "x-user-limit-24hour-reset": "1800050000",
+            },
+            1800050000,
+        ),
+        (  # a daily cap with posts left does not hold the post back
+            {
+                "x-rate-limit-reset": "1800000000",
+                "x-app-limit-24hour-remaining": "12",
+                "x-app-limit-24hour-reset": "1800050000",
+            },
+            1800000000,
+        ),
+        ({}, None),
+        ({"x-rate-limit-reset": "soon"}, None),
+    ],
+)
+def test_rate_limit_reset_picks_the_limit_that_is_used_up(
+    headers: dict[str, str], expected: int | None
+) -> None:
+    """The post waits for the window or daily cap that is exhausted, as X's headers say."""
+    reset = rate_limit_reset(httpx.Response(429, headers=headers))
+    assert (reset.timestamp() if reset else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            403,
+            {"detail": "You are not allowed to create a Tweet with duplicate content.", "status": 403},
+            True,
+        ),
+        (403, {"errors": [{"message": "Status is a duplicate content."}]}, True),
+        (403, {"detail": "You are not permitted to perform this action."}, False),
+        (400, {"detail": "duplicate content"}, False),
+    ],
+)
+def test_duplicate_refusal_is_recognised(status: int, body: dict[str, Any], expected: bool) -> None:
+    """Only a 403 saying "duplicate content" is X's duplicate refusal."""
+    assert is_duplicate(httpx.Response(status, json=body)) is expected
 
 
 def test_registered_as_twitter() -> None:
