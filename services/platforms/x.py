@@ -615,7 +615,7 @@ class _Publication:
 
     # ---- errors ----------------------------------------------------------------------------
     def failure(self, response: httpx.Response, *, doing: str) -> PlatformError:
-        """The error for an X reply that is not a success (docs/platforms/x.md, "Errors")."""
+        """The error for an X reply that is not a success (docs/platforms/x.md, "Error classes")."""
         status = response.status_code
         data = _json(response)
         kind = str(data.get("type") or "")
@@ -628,7 +628,7 @@ class _Publication:
             or response.text
             or response.reason_phrase
         )
-        detail = f"HTTP {status} {kind} while {doing}: {said}".replace("  ", " ")
+        detail = " ".join(part for part in (f"HTTP {status}", kind, f"while {doing}: {said}") if part)
         if status == 401:
             return AuthError(PLATFORM, RECONNECT, detail=detail)
         # The plan's cap or credits (observed as 429 usage-capped, also 402 and 403): no post of
