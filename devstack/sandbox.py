@@ -78,6 +78,19 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             page_id="UCsandboxchannel",
             page_name="Sandbox Bakery TV",
         )
+        # An access token past its 2 hours: the first X post refreshes it (and X rotates the
+        # refresh token), the others use the stored new pair.
+        seed.connection(
+            conn,
+            key,
+            owner,
+            "twitter",
+            access_token="expired-sandbox-x-access-token",
+            refresh_token="sandbox-x-refresh-token",
+            page_id=stack.x.user_id,
+            page_name="Sandbox Bakery",
+            page_username=stack.x.username,
+        )
 
         def cc(description: str, **fields: Any) -> None:
             fields.setdefault("scheduled_at", due)
@@ -182,10 +195,26 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
                 "privacy": "unlisted",
             },
         )
+        cc("X text", platform="twitter", content="Fresh sourdough at 8 \U0001f35e #bread")
+        cc(
+            "X link",
+            platform="twitter",
+            content="This week's menu",
+            metadata={"link": "https://example.com/menu"},
+        )
+        cc("X image", platform="twitter", content_type="static_post", content="Croissants", media_url=img)
+        cc(
+            "X several images",
+            platform="twitter",
+            content_type="carousel",
+            content="Three loaves",
+            images=[img, jpg2, jpg3],
+        )
+        cc("X video", platform="twitter", content_type="video", content="Kitchen tour", media_url=video)
         cc("Due tomorrow (stays scheduled)", scheduled_at=now + timedelta(days=1))
         cc("Bad input: no schedule at all", scheduled_at=None)
         cc("Bad input: Instagram caption too long", platform="instagram", content="x" * 2300, media_url=img)
-        cc("Bad input: unsupported platform", platform="twitter")
+        cc("Bad input: unsupported platform", platform="tiktok")
         cc("Overdue by 3 days (expires)", scheduled_at=now - timedelta(days=3))
         campaign = seed.campaign(conn, owner)
         posts.append(
@@ -294,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 "LINKEDIN_API_URL",
                 "YOUTUBE_UPLOAD_URL",
                 "GOOGLE_OAUTH_TOKEN_URL",
+                "X_API_URL",
+                "X_OAUTH_TOKEN_URL",
             ):
                 print(f"  export {name}={env[name]}")
             print("try: .venv/bin/python find_test_user.py   or   scripts/run_content_publisher.sh --dry-run")

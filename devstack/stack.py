@@ -23,12 +23,15 @@ from devstack.server import RunningServer, WSGIApp, serve
 from devstack.simulators.graph import GraphSimulator
 from devstack.simulators.linkedin import LinkedInSimulator
 from devstack.simulators.media import MediaHost
+from devstack.simulators.x import TOKEN_PATH as X_TOKEN_PATH
+from devstack.simulators.x import XSimulator
 from devstack.simulators.youtube import GoogleOAuthSimulator, YouTubeSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "publisher_template"
 LINKEDIN_CLIENT = ("sandbox-linkedin-client", "sandbox-linkedin-secret-value")
 GOOGLE_CLIENT = ("sandbox-google-client", "sandbox-google-secret-value")
+X_CLIENT = ("sandbox-x-client", "sandbox-x-secret-value")
 
 
 def schema_sql() -> str:
@@ -70,6 +73,7 @@ class Stack:
     youtube: YouTubeSimulator
     google: GoogleOAuthSimulator
     media: MediaHost
+    x: XSimulator
     urls: dict[str, str]
     _servers: list[RunningServer] = field(default_factory=list)
 
@@ -103,6 +107,10 @@ class Stack:
             "GOOGLE_OAUTH_TOKEN_URL": f"{self.urls['google']}/token",
             "GOOGLE_CLIENT_ID": GOOGLE_CLIENT[0],
             "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT[1],
+            "X_API_URL": self.urls["x"],
+            "X_OAUTH_TOKEN_URL": self.urls["x"] + X_TOKEN_PATH,
+            "X_CLIENT_ID": X_CLIENT[0],
+            "X_CLIENT_SECRET": X_CLIENT[1],
             "YOUTUBE_CHUNK_BYTES": str(256 * 1024),
             "INSTAGRAM_POLL_INTERVAL_SECONDS": "0.05",
             "INSTAGRAM_POLL_MAX": "10",
@@ -130,6 +138,8 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
     youtube = YouTubeSimulator()
     google = GoogleOAuthSimulator(*GOOGLE_CLIENT)
     media = MediaHost()
+    # Processing advice of 0 s: the real wrapper sleeps as told, and runs should stay quick.
+    x = XSimulator(client_id=X_CLIENT[0], client_secret=X_CLIENT[1], check_after_s=0)
     apps: dict[str, WSGIApp] = {
         "api": api,
         "graph": graph,
@@ -137,6 +147,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         "youtube": youtube,
         "google": google,
         "media": media,
+        "x": x,
     }
     servers: list[RunningServer] = []
     try:
@@ -157,6 +168,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         youtube=youtube,
         google=google,
         media=media,
+        x=x,
         urls={name: server.url for name, server in zip(apps, servers, strict=True)},
         _servers=servers,
     )

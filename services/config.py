@@ -88,6 +88,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "false",
         "true or false: whether videos are declared made for kids unless the post says",
     ),
+    "X_API_URL": ("https://api.x.com", "X API base"),
+    "X_OAUTH_TOKEN_URL": ("https://api.x.com/2/oauth2/token", "X OAuth 2.0 token endpoint"),
+    "X_CLIENT_ID": ("", "X app OAuth 2.0 client id (needed to refresh X tokens)"),
+    "X_CLIENT_SECRET": ("", "X app OAuth 2.0 client secret (empty for a public client)"),
     "INSTAGRAM_POLL_INTERVAL_SECONDS": ("5", "Wait between Instagram container status checks"),
     "INSTAGRAM_POLL_MAX": ("6", "Status checks per run before a processing video is left for the next run"),
     "MEDIA_ALLOWED_HOSTS": (
@@ -109,6 +113,7 @@ _SECRET_VARIABLES = (
     "ENCRYPTION_KEY",
     "LINKEDIN_CLIENT_SECRET",
     "GOOGLE_CLIENT_SECRET",
+    "X_CLIENT_SECRET",
 )
 _CAP_PREFIX = "PUBLISH_CONCURRENCY_"
 # A lease must survive a renewal that takes the whole database timeout, twice over.
@@ -159,6 +164,7 @@ class Config:
             self.encryption_key,
             self.platforms.linkedin_client_secret,
             self.platforms.google_client_secret,
+            self.platforms.x_client_secret,
         ]
 
 
@@ -296,6 +302,10 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
         ),
         media_max_bytes=r.integer("MEDIA_MAX_BYTES", minimum=1024),
         youtube_made_for_kids=r.choice("YOUTUBE_MADE_FOR_KIDS", ("true", "false")) == "true",
+        x_api_url=r.url("X_API_URL"),
+        x_oauth_token_url=r.url("X_OAUTH_TOKEN_URL"),
+        x_client_id=r.text("X_CLIENT_ID"),
+        x_client_secret=r.text("X_CLIENT_SECRET"),
     )
     lease, budget = r.duration("PUBLISH_CLAIM_LEASE"), r.duration("PUBLISH_RUN_BUDGET")
     database_timeout = r.number("SUPABASE_TIMEOUT_SECONDS")

@@ -166,6 +166,11 @@ class PlatformSettings:
     media_allowed_hosts: tuple[str, ...] = ()
     media_max_bytes: int = 2 * 1024**3
     youtube_made_for_kids: bool = False  # status.selfDeclaredMadeForKids unless the post says
+    x_api_url: str = "https://api.x.com"
+    x_oauth_token_url: str = "https://api.x.com/2/oauth2/token"  # noqa: S105 (a URL, not a secret)
+    x_client_id: str = ""
+    x_client_secret: str = field(default="", repr=False)
+    x_segment_bytes: int = 4 * 1024 * 1024  # video bytes per APPEND (what is in memory at once)
 
 
 @dataclass

@@ -69,7 +69,7 @@ def test_dry_run_describes_each_due_post_and_changes_nothing(stack: Stack):
             scheduled_at=now - timedelta(minutes=4),
             metadata={"_publish_next_attempt_at": (now + timedelta(minutes=20)).isoformat()},
         )
-        twitter = seed.created_content(conn, user, platform="tiktok", scheduled_at=now)
+        tiktok = seed.created_content(conn, user, platform="tiktok", scheduled_at=now)
         future = seed.created_content(conn, user, scheduled_at=now + timedelta(hours=2))
     before = dump(stack)
 
@@ -94,7 +94,7 @@ def test_dry_run_describes_each_due_post_and_changes_nothing(stack: Stack):
     assert "problem     Facebook posts are limited to 63,206 characters; this one has 70,000." in limit
     assert "-> would expire" in block_of(out, stale)
     assert "-> waits for a retry" in block_of(out, retry)
-    assert "not supported" in block_of(out, twitter)
+    assert "not supported" in block_of(out, tiktok)
     assert future not in out
     assert TOKEN not in out + result.stderr
 

@@ -104,7 +104,7 @@ def test_bad_rows_get_precise_errors_and_others_go_on(stack: Stack, run_wrapper:
     user = facebook_user(stack)
     with stack.connect() as conn:
         no_schedule = seed.created_content(conn, user, scheduled_at=None)
-        twitter = seed.created_content(conn, user, platform="tiktok", scheduled_at=now())
+        tiktok = seed.created_content(conn, user, platform="tiktok", scheduled_at=now())
         nowhere = seed.created_content(conn, user, platform=None, scheduled_at=now())
         no_connection = seed.created_content(conn, user, platform="linkedin", scheduled_at=now())
         good = seed.created_content(conn, user, scheduled_at=now())
@@ -123,7 +123,7 @@ def test_bad_rows_get_precise_errors_and_others_go_on(stack: Stack, run_wrapper:
         assert row(no_schedule)["status"] == "draft"
         assert "no scheduled date or time" in row(no_schedule)["metadata"]["publish_error"]
         assert (
-            row(twitter)["metadata"]["publish_error"]
+            row(tiktok)["metadata"]["publish_error"]
             == "Publishing to TikTok is not supported by the scheduler."
         )
         assert row(no_connection)["metadata"]["publish_error"] == (
