@@ -132,6 +132,17 @@ class AllowList:
                 names.add(value)
         return cls(frozenset(names), tuple(networks))
 
+    def names_host(self, host: str) -> bool:
+        """Whether `host` itself (a name, or an address literal) is listed, without resolving it."""
+        host = host.strip("[]").lower().rstrip(".")
+        if host in self.names:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in net for net in self.networks)
+
     def allows(self, host: str, address: IPAddress, problem: str) -> bool:
         """Whether `address` (resolved from `host`, refused for `problem`) may be fetched anyway."""
         if host in self.names:

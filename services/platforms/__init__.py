@@ -8,6 +8,7 @@ from services.platforms.base import Adapter
 from services.platforms.facebook import FacebookAdapter
 from services.platforms.instagram import InstagramAdapter
 from services.platforms.linkedin import LinkedInAdapter
+from services.platforms.wordpress import WordPressAdapter
 from services.platforms.youtube import YouTubeAdapter
 
 ADAPTERS: dict[str, Adapter] = {
@@ -15,4 +16,5 @@ ADAPTERS: dict[str, Adapter] = {
     "instagram": InstagramAdapter(),
     "linkedin": LinkedInAdapter(),
     "youtube": YouTubeAdapter(),
+    "wordpress": WordPressAdapter(),
 }
