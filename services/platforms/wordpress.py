@@ -78,8 +78,8 @@ LOOKUPS_BEFORE_RESEND = 2  # looks that find nothing, on separate attempts, befo
 # How far before the sending mark the look asks WordPress to search: `after` may be read in the
 # site's timezone (offsets go from -12 h to +14 h), so ask wide and compare UTC dates here.
 AFTER_MARGIN = timedelta(days=1)
-CLOCK_SKEW = timedelta(minutes=5)
-SEARCH_WORDS = 5  # the site's clock may run behind ours
+CLOCK_SKEW = timedelta(minutes=5)  # the site's clock may run behind ours
+SEARCH_WORDS = 5
 IMAGE_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -297,10 +297,12 @@ class _Publication:
         self.authorization = basic_auth(connection.wordpress_username, connection.wordpress_app_password)
         self.http_ctx = replace(ctx, http=public.client)  # send() with the pinned client
         self.plain_routes = False  # `?rest_route=` instead of /wp-json/ (sites without pretty permalinks)
+        self.sent_after: str | None = None  # this attempt's sending mark, once set
 
     def run(self) -> PublishResult:
         self.check_site()
-        if self.job.sending_started or "post_lookups" in self.job.resume:
+        lookups = self.job.resume.get("post_lookups")
+        if self.job.sending_started or (isinstance(lookups, int) and lookups > 0):
             found = self.settle_earlier_send()
             if found is not None:
                 return found
@@ -473,6 +475,7 @@ class _Publication:
         earlier = self.job.resume.get("sent_after")
         # The earliest mark is kept: a look from it also covers every later send.
         mark = earlier if isinstance(earlier, str) else self.ctx.now().astimezone(UTC).isoformat()
+        self.sent_after = mark
         self.ctx.progress.remember(sent_after=mark, post_lookups=0)
         self.ctx.progress.sending()
         try:
@@ -523,7 +526,7 @@ class _Publication:
 
     def sending_mark(self) -> datetime | None:
         """When the first publishing call of this post was about to be made (ours or the run's)."""
-        marks = [_gmt(self.job.resume.get("sent_after"))]
+        marks = [_gmt(self.job.resume.get("sent_after")), _gmt(self.sent_after)]
         if self.job.sending_at is not None:
             at = self.job.sending_at
             marks.append(at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC))
