@@ -23,6 +23,7 @@ import pytz
 
 from devstack import seed
 from devstack.postgres import start_cluster
+from devstack.simulators.wordpress import BLOG_ADMIN
 from devstack.stack import ROOT, Stack, start_stack
 
 WRAPPER = ROOT / "scripts" / "run_content_publisher.sh"
@@ -77,6 +78,15 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             refresh_token="1//sandbox-google-refresh-token",
             page_id="UCsandboxchannel",
             page_name="Sandbox Bakery TV",
+        )
+
+        seed.wordpress_connection(
+            conn,
+            key,
+            owner,
+            site_url=stack.wordpress_site("/blog"),
+            username=BLOG_ADMIN[0],
+            app_password=BLOG_ADMIN[1],
         )
 
         def cc(description: str, **fields: Any) -> None:
@@ -137,6 +147,17 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             media_url=video,
             hashtags=["bakery"],
         )
+        cc(
+            "WordPress blog entry with a featured image",
+            platform="wordpress",
+            content_type="blog",
+            channel="Blog",
+            title="Our autumn menu",
+            content="Pumpkin loaves are back.\n\nAnd the <b>best</b> apple & cinnamon rolls.",
+            media_url=img,
+            hashtags=["bakery", "autumn"],
+        )
+        cc("WordPress text post", platform="wordpress", content="Open late on Friday\nSee you there!")
         cc("Due tomorrow (stays scheduled)", scheduled_at=now + timedelta(days=1))
         cc("Bad input: no schedule at all", scheduled_at=None)
         cc("Bad input: Instagram caption too long", platform="instagram", content="x" * 2300, media_url=img)

@@ -23,6 +23,7 @@ from devstack.server import RunningServer, WSGIApp, serve
 from devstack.simulators.graph import GraphSimulator
 from devstack.simulators.linkedin import LinkedInSimulator
 from devstack.simulators.media import MediaHost
+from devstack.simulators.wordpress import WordPressSimulator
 from devstack.simulators.youtube import GoogleOAuthSimulator, YouTubeSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,7 @@ class Stack:
     youtube: YouTubeSimulator
     google: GoogleOAuthSimulator
     media: MediaHost
+    wordpress: WordPressSimulator
     urls: dict[str, str]
     _servers: list[RunningServer] = field(default_factory=list)
 
@@ -85,6 +87,10 @@ class Stack:
         """A public URL of a generated media file on the media host."""
         suffix = f"?bytes={size}" if size else ""
         return f"{self.urls['media']}/media/{name}{suffix}"
+
+    def wordpress_site(self, prefix: str = "/blog") -> str:
+        """The address of one simulated WordPress site, as a user types it in the app."""
+        return f"{self.urls['wordpress']}{prefix}"
 
     def env(self) -> dict[str, str]:
         """The publisher's environment for this stack (no .env file, log to stderr)."""
@@ -108,7 +114,8 @@ class Stack:
             "INSTAGRAM_POLL_MAX": "10",
             "HTTP_TIMEOUT_SECONDS": "10",
             "PUBLISH_RETRY_DELAY": "1m",
-            # Every simulator and the media host live on loopback, which production refuses.
+            # Every simulator, the media host and the WordPress sites live on loopback, which
+            # production refuses (WordPress site addresses come from connections, not from here).
             "MEDIA_ALLOWED_HOSTS": "127.0.0.1",
         }
 
@@ -130,6 +137,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
     youtube = YouTubeSimulator()
     google = GoogleOAuthSimulator(*GOOGLE_CLIENT)
     media = MediaHost()
+    wordpress = WordPressSimulator()
     apps: dict[str, WSGIApp] = {
         "api": api,
         "graph": graph,
@@ -137,6 +145,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         "youtube": youtube,
         "google": google,
         "media": media,
+        "wordpress": wordpress,
     }
     servers: list[RunningServer] = []
     try:
@@ -157,6 +166,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         youtube=youtube,
         google=google,
         media=media,
+        wordpress=wordpress,
         urls={name: server.url for name, server in zip(apps, servers, strict=True)},
         _servers=servers,
     )

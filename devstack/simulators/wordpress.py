@@ -115,13 +115,17 @@ class SimSite:
     tags: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
+# The /blog administrator: the sandbox's WordPress connection signs in as this user.
+BLOG_ADMIN = ("ada", "abcd EFGH 1234 ijkl MNOP 5678")
+
+
 def default_sites() -> list[SimSite]:
     """The sites the stack serves: a normal blog, a second blog, and one of each broken kind."""
     return [
         SimSite(
             "/blog",
             [
-                SimUser("ada", "abcd EFGH 1234 ijkl MNOP 5678", "administrator", 1, "ada@example.com"),
+                SimUser(*BLOG_ADMIN, "administrator", 1, "ada@example.com"),
                 SimUser("arthur", "auth orAA 1111 2222 3333 4444", "author", 2),
                 SimUser("connie", "cont ribu 1111 2222 3333 4444", "contributor", 3),
                 SimUser("sam", "subs crib 1111 2222 3333 4444", "subscriber", 4),
