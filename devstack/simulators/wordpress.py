@@ -41,7 +41,8 @@ Request contract it enforces (WordPress's own codes and messages):
 Site variants (`SimSite`): `pretty_permalinks=False` answers /wp-json/ with the theme's HTML 404
 page and serves `?rest_route=` only; `html_status` answers every request with an HTML page (a
 security plugin's block page, or a login page); `strips_auth` drops the Authorization header (a
-server that does not pass it to PHP), so every call is anonymous.
+server that does not pass it to PHP), so every call is anonymous; `php_notices` prints a PHP
+warning in HTML before every JSON answer, as a site with debug display left on does.
 
 Faults (`inject(fault, step=...)` or `X-Fake-Scenario: <fault>:<step>`): permanent → 400
 `rest_invalid_param`; auth → 401 `incorrect_password`; rate_limit → 429 with Retry-After (a
@@ -62,6 +63,7 @@ import hashlib
 import html
 import io
 import itertools
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -83,6 +85,10 @@ IMAGE_EXTENSIONS[".webp"] = "image/webp"
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}(:?\d{2})?)?$")
 _FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
 HTML_404 = b"<!DOCTYPE html><html><head><title>Page not found</title></head><body>Nothing here</body></html>"
+PHP_NOTICE = (
+    b"<br />\n<b>Deprecated</b>:  Creation of dynamic property is deprecated in "
+    b"<b>/var/www/html/wp-content/plugins/old-plugin/old.php</b> on line <b>12</b><br />\n"
+)
 BLOCK_PAGE = (
     b"<!DOCTYPE html><html><head><title>Access denied</title></head>"
     b"<body><h1>Blocked by the site's security plugin</h1></body></html>"
@@ -110,6 +116,7 @@ class SimSite:
     pretty_permalinks: bool = True
     html_status: int | None = None  # answer every request with an HTML page of this status
     strips_auth: bool = False
+    php_notices: bool = False  # PHP notices printed before every JSON answer (debug display on)
     posts: dict[int, dict[str, Any]] = field(default_factory=dict)
     media: dict[int, dict[str, Any]] = field(default_factory=dict)
     tags: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -134,6 +141,8 @@ def default_sites() -> list[SimSite]:
         SimSite("/other", [SimUser("ada", "othe rSIT Epas swor d123 4567")], name="Another Blog"),
         SimSite("/plain", [SimUser("ada", "abcd EFGH 1234 ijkl MNOP 5678")], pretty_permalinks=False),
         SimSite("/locked", [SimUser("ada", "abcd EFGH 1234 ijkl MNOP 5678")], html_status=403),
+        SimSite("/login", [SimUser("ada", "abcd EFGH 1234 ijkl MNOP 5678")], html_status=200),
+        SimSite("/noisy", [SimUser("ada", "abcd EFGH 1234 ijkl MNOP 5678")], php_notices=True),
         SimSite("/stripped", [SimUser("ada", "abcd EFGH 1234 ijkl MNOP 5678")], strips_auth=True),
     ]
 
@@ -558,6 +567,17 @@ class WordPressSimulator(Simulator):
         if post is None or (post["status"] != "publish" and call.user is None):
             return _error(404, "rest_post_invalid_id", "Invalid post ID.")
         return Reply(200, _shown(post, edit=request.query.get("context") == "edit"))
+
+    def dispatch(self, request: Request) -> Reply:
+        """The reply, with PHP notices in front of its JSON on a site that prints them."""
+        reply = super().dispatch(request)
+        found = self.site_of(request.path)
+        if found is not None and found[0].php_notices and reply.raw is None and reply.body is not None:
+            payload = PHP_NOTICE + json.dumps(reply.body).encode()
+            return Reply(
+                reply.status, raw=payload, headers={**reply.headers, "Content-Type": "application/json"}
+            )
+        return reply
 
     # ---- WSGI ------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

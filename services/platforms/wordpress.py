@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -224,10 +225,21 @@ def _message(data: dict[str, Any], response: httpx.Response) -> str:
 
 
 def _parse_json(response: httpx.Response) -> Any:
+    """The body as JSON; None when it is not. A site printing PHP notices before its JSON (debug
+    output left on) still counts as JSON: losing that answer could hide a created post."""
     try:
         return response.json()
     except ValueError:  # not JSON, or not UTF-8
+        pass
+    text = response.text.rstrip()
+    starts = [i for i in (text.find("{"), text.find("[")) if i > 0]
+    if not starts:
         return None
+    try:
+        value, end = json.JSONDecoder().raw_decode(text, min(starts))
+    except ValueError:
+        return None
+    return value if end == len(text) else None
 
 
 def _is_html(response: httpx.Response) -> bool:
@@ -484,11 +496,12 @@ class _Publication:
             return self.look_after_ambiguous(exc.detail)
         if reply.status >= 500:
             return self.look_after_ambiguous(f"HTTP {reply.status} {reply.obj.get('code', '')}".strip())
-        if reply.status in (200, 201) and isinstance(reply.data, dict):
+        if 200 <= reply.status < 300:
             post_id = reply.obj.get("id")
             if isinstance(post_id, int):
                 link = reply.obj.get("link")
                 return PublishResult(post_id=str(post_id), url=link if isinstance(link, str) else None)
+            # A success status without a readable post may still have made one: look, never assume.
             return self.look_after_ambiguous(f"HTTP {reply.status} without a post id")
         raise self.failure(reply, doing="publishing the post")
 

@@ -335,3 +335,17 @@ def test_faults(http: httpx.Client, sim: WordPressSimulator):
     sim.inject("error_after_apply", step="posts")
     assert publish(http).status_code == 500
     assert len(sim.created) == 1
+
+
+def test_site_printing_php_notices(http: httpx.Client):
+    """A site with debug display on prints an HTML notice before its JSON."""
+    response = http.get(api("/noisy", "/wp/v2/users/me"), headers=auth())
+    assert response.text.startswith("<br />")
+    assert response.text.endswith('"slug": "ada"}')
+
+
+def test_site_answering_a_login_page(http: httpx.Client):
+    """The login-page site answers 200 with HTML, even to the API."""
+    response = http.post(api("/login", "/wp/v2/posts"), json={"title": "x"}, headers=auth())
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")

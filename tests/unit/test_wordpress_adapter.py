@@ -396,3 +396,23 @@ def test_search_uses_plain_words_only():
     terms = search_terms("-50% <b>Big</b> sale: one two three four five six seven eight nine")
     assert terms == "eight seven three five four"
     assert all(not word.startswith("-") for word in search_terms("-exclude me").split())
+
+
+def test_site_printing_php_notices_still_publishes(world: World):
+    """JSON after a PHP notice is still read: the post, its image and tags go out once."""
+    result = world.publish(job(images=(world.image(),), hashtags=("bakery",)), world.connection("/noisy"))
+    [post] = world.sim.created
+    assert result.post_id == str(post["id"])
+    assert post["featured_media"] in world.sim.sites["/noisy"].media
+
+
+def test_success_status_with_a_web_page_is_ambiguous(world: World):
+    """A 2xx page instead of the created post is never taken as "not published": it stays ambiguous."""
+    with pytest.raises(AmbiguousError):
+        world.publish(job(), world.connection("/login"))
+
+
+def test_login_page_before_publishing_is_named(world: World):
+    """When a call before the post gets the login page, the user is told the API is blocked."""
+    with pytest.raises(PermanentError, match="a web page instead of the WordPress API"):
+        world.publish(job(hashtags=("bakery",)), world.connection("/login"))
