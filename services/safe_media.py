@@ -32,24 +32,38 @@ the answer back through the post's error message. The rules here:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpcore
 import httpx
 
 from services.errors import PermanentError, PlatformError, RetryableError
-from services.platforms.base import AdapterContext, PlatformSettings, url_name
+
+if TYPE_CHECKING:
+    # Types only: importing services.platforms runs its registry, which imports every adapter,
+    # and adapters import this module.
+    from services.platforms.base import AdapterContext, PlatformSettings
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def url_name(url: str) -> str:
+    """The last path segment of a URL, for messages (services.platforms.base.url_name)."""
+    from services.platforms.base import url_name as name_of  # noqa: PLC0415 (see the TYPE_CHECKING note)
+
+    return name_of(url)
+
 
 # Host names of instance metadata services (their addresses are refused below as well; the
 # names are refused before any DNS lookup, so a resolver that maps them elsewhere changes nothing).
@@ -262,15 +276,19 @@ class _PinnedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every fetch: building one loads the CA bundle (~15 ms)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _PinnedTransport(httpx.HTTPTransport):
     """httpx's own transport (request/response conversion, error mapping) on the pinned backend."""
 
     def __init__(self, pins: Mapping[str, tuple[str, ...]]) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=_PinnedBackend(pins),
-        )
+        # httpx's __init__ only builds a connection pool (and a TLS context for it); this is that
+        # pool with the pinned backend, so calling it would only load the CA bundle for nothing.
+        self._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=_PinnedBackend(pins))
 
 
 @dataclass
