@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 
 from devstack.server import serve
 from devstack.simulators.media import MediaHost, media_bytes
+from services import safe_media
 from services.errors import PermanentError, RetryableError
 from services.platforms.base import AdapterContext, PlatformSettings
 from services.safe_media import (
@@ -372,3 +374,87 @@ def test_connection_goes_to_the_checked_address(site: tuple[Site, str], monkeypa
     assert fetch(config, f"http://rebind.example.com:{port}/media/r.jpg?bytes=10") == media_bytes("r.jpg", 10)
     assert asked == ["rebind.example.com"]
     assert app.hits == ["/media/r.jpg"]
+
+
+# ---- TLS through the pinned connection -------------------------------------------------------
+def _certificate(name: str, directory: Any) -> tuple[str, str]:
+    """A self-signed certificate for `name` and its key, as PEM files in `directory`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_site(tmp_path: Any, public_name: str) -> Iterator[tuple[str, str]]:
+    """An HTTPS server on loopback presenting a certificate for the public-looking name."""
+    cert, key = _certificate(public_name, tmp_path)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError), server_context.wrap_socket(raw, server_side=True) as conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+
+    threading.Thread(target=answer, daemon=True).start()
+    yield f"https://{public_name}:{listener.getsockname()[1]}/a.jpg", cert
+    listener.close()
+
+
+def test_tls_is_verified_through_the_pinned_address(tls_site: tuple[str, str], public_name: str):
+    """Pinning the address keeps certificate checks: an untrusted certificate is refused."""
+    url, _ = tls_site
+    with pytest.raises(RetryableError, match="could not be downloaded"):
+        fetch(settings(public_name), url)
+
+
+def test_tls_checks_the_host_name_not_the_address(
+    tls_site: tuple[str, str], public_name: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Connected to the pinned loopback address, TLS still verifies the certificate for the URL's name."""
+    url, cert = tls_site
+    trusting = ssl.create_default_context(cafile=cert)
+    monkeypatch.setattr(safe_media, "_ssl_context", lambda: trusting)
+    assert fetch(settings(public_name), url) == b"hello"
+    other = url.replace(public_name, "other-cdn.example.com")
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *a, **k: real("127.0.0.1" if host.endswith("example.com") else host, *a, **k),
+    )
+    with pytest.raises(RetryableError, match="could not be downloaded"):
+        fetch(settings("other-cdn.example.com"), other)
