@@ -23,6 +23,7 @@ import pytz
 
 from devstack import seed
 from devstack.postgres import start_cluster
+from devstack.simulators.wordpress import BLOG_ADMIN
 from devstack.stack import ROOT, Stack, start_stack
 
 WRAPPER = ROOT / "scripts" / "run_content_publisher.sh"
@@ -90,6 +91,15 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             page_id=stack.x.user_id,
             page_name="Sandbox Bakery",
             page_username=stack.x.username,
+        )
+
+        seed.wordpress_connection(
+            conn,
+            key,
+            owner,
+            site_url=stack.wordpress_site("/blog"),
+            username=BLOG_ADMIN[0],
+            app_password=BLOG_ADMIN[1],
         )
 
         def cc(description: str, **fields: Any) -> None:
@@ -211,6 +221,17 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             images=[img, jpg2, jpg3],
         )
         cc("X video", platform="twitter", content_type="video", content="Kitchen tour", media_url=video)
+        cc(
+            "WordPress blog entry with a featured image",
+            platform="wordpress",
+            content_type="blog",
+            channel="Blog",
+            title="Our autumn menu",
+            content="Pumpkin loaves are back.\n\nAnd the <b>best</b> apple & cinnamon rolls.",
+            media_url=img,
+            hashtags=["bakery", "autumn"],
+        )
+        cc("WordPress text post", platform="wordpress", content="Open late on Friday\nSee you there!")
         cc("Due tomorrow (stays scheduled)", scheduled_at=now + timedelta(days=1))
         cc("Bad input: no schedule at all", scheduled_at=None)
         cc("Bad input: Instagram caption too long", platform="instagram", content="x" * 2300, media_url=img)

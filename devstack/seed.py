@@ -39,7 +39,7 @@ def connection(
     platform: str,
     *,
     access_token: str | None,
-    refresh_token: str = "",
+    refresh_token: str | None = "",
     plaintext: bool = False,
     **columns: Any,
 ) -> str:
@@ -61,6 +61,34 @@ def connection(
         **columns,
     }
     return _insert(conn, "public.platform_connections", values)
+
+
+def wordpress_connection(
+    conn: psycopg.Connection[Any],
+    encryption_key: str,
+    user_id: str,
+    *,
+    site_url: str,
+    username: str,
+    app_password: str,
+    **columns: Any,
+) -> str:
+    """A WordPress connection as the app stores it: site, user and encrypted application password."""
+    sealed = Fernet(encryption_key.encode()).encrypt(app_password.encode()).decode()
+    return connection(
+        conn,
+        encryption_key,
+        user_id,
+        "wordpress",
+        access_token=None,
+        refresh_token=None,  # the app leaves both token columns NULL
+        page_id=columns.pop("page_id", None),
+        page_name=columns.pop("page_name", "Sandbox Blog"),
+        wordpress_site_url=site_url,
+        wordpress_username=username,
+        wordpress_app_password_encrypted=sealed,
+        **columns,
+    )
 
 
 def created_content(

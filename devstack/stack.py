@@ -23,6 +23,7 @@ from devstack.server import RunningServer, WSGIApp, serve
 from devstack.simulators.graph import GraphSimulator
 from devstack.simulators.linkedin import LinkedInSimulator
 from devstack.simulators.media import MediaHost
+from devstack.simulators.wordpress import WordPressSimulator
 from devstack.simulators.x import TOKEN_PATH as X_TOKEN_PATH
 from devstack.simulators.x import XSimulator
 from devstack.simulators.youtube import GoogleOAuthSimulator, YouTubeSimulator
@@ -74,6 +75,7 @@ class Stack:
     google: GoogleOAuthSimulator
     media: MediaHost
     x: XSimulator
+    wordpress: WordPressSimulator
     urls: dict[str, str]
     _servers: list[RunningServer] = field(default_factory=list)
 
@@ -89,6 +91,10 @@ class Stack:
         """A public URL of a generated media file on the media host."""
         suffix = f"?bytes={size}" if size else ""
         return f"{self.urls['media']}/media/{name}{suffix}"
+
+    def wordpress_site(self, prefix: str = "/blog") -> str:
+        """The address of one simulated WordPress site, as a user types it in the app."""
+        return f"{self.urls['wordpress']}{prefix}"
 
     def env(self) -> dict[str, str]:
         """The publisher's environment for this stack (no .env file, log to stderr)."""
@@ -116,7 +122,8 @@ class Stack:
             "INSTAGRAM_POLL_MAX": "10",
             "HTTP_TIMEOUT_SECONDS": "10",
             "PUBLISH_RETRY_DELAY": "1m",
-            # Every simulator and the media host live on loopback, which production refuses.
+            # Every simulator, the media host and the WordPress sites live on loopback, which
+            # production refuses (WordPress site addresses come from connections, not from here).
             "MEDIA_ALLOWED_HOSTS": "127.0.0.1",
         }
 
@@ -140,6 +147,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
     media = MediaHost()
     # Processing advice of 0 s: the real wrapper sleeps as told, and runs should stay quick.
     x = XSimulator(client_id=X_CLIENT[0], client_secret=X_CLIENT[1], check_after_s=0)
+    wordpress = WordPressSimulator()
     apps: dict[str, WSGIApp] = {
         "api": api,
         "graph": graph,
@@ -148,6 +156,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         "google": google,
         "media": media,
         "x": x,
+        "wordpress": wordpress,
     }
     servers: list[RunningServer] = []
     try:
@@ -169,6 +178,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         google=google,
         media=media,
         x=x,
+        wordpress=wordpress,
         urls={name: server.url for name, server in zip(apps, servers, strict=True)},
         _servers=servers,
     )

@@ -96,8 +96,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "INSTAGRAM_POLL_MAX": ("6", "Status checks per run before a processing video is left for the next run"),
     "MEDIA_ALLOWED_HOSTS": (
         "",
-        "Comma-separated hosts or networks (CIDR) whose media may be fetched although private or "
-        "loopback; development only, empty in production",
+        "Comma-separated hosts or networks (CIDR) whose media, and WordPress sites, may be fetched "
+        "although private or loopback; development only, empty in production",
     ),
     "MEDIA_MAX_BYTES": ("2147483648", "Largest media file the publisher downloads (bytes)"),
     "LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),

@@ -8,6 +8,7 @@ from services.platforms.base import Adapter
 from services.platforms.facebook import FacebookAdapter
 from services.platforms.instagram import InstagramAdapter
 from services.platforms.linkedin import LinkedInAdapter
+from services.platforms.wordpress import WordPressAdapter
 from services.platforms.x import XAdapter
 from services.platforms.youtube import YouTubeAdapter
 
@@ -17,4 +18,5 @@ ADAPTERS: dict[str, Adapter] = {
     "linkedin": LinkedInAdapter(),
     "youtube": YouTubeAdapter(),
     "twitter": XAdapter(),
+    "wordpress": WordPressAdapter(),
 }

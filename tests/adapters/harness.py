@@ -118,7 +118,7 @@ def iter_harnesses() -> Iterator[Harness]:
     """Every platform harness that exists (platform adapters land one by one)."""
     import importlib
 
-    for platform in ("facebook", "instagram", "linkedin", "youtube", "x"):
+    for platform in ("facebook", "instagram", "linkedin", "youtube", "x", "wordpress"):
         try:
             module = importlib.import_module(f"tests.adapters.harness_{platform}")
         except ModuleNotFoundError as exc:

@@ -12,6 +12,7 @@ Also: "sending" is recorded before the platform creates anything.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -160,8 +161,16 @@ def test_adapter_fault_matrix(harness: Harness, kind: str, fault: str):
 
 
 def _unreachable(running: Running) -> Any:
-    """The harness settings with every platform URL pointing at a closed loopback port."""
+    """The harness settings with every platform URL pointing at a closed loopback port.
+
+    A platform whose address is the user's own (a WordPress site) keeps it on the connection:
+    that one is pointed at the closed port too.
+    """
     closed = "http://127.0.0.1:9"
+    for name, value in running.connection.__dict__.items():
+        if name.endswith("_url") and isinstance(value, str):
+            changed = {name: closed + httpx.URL(value).raw_path.decode()}
+            running.connection = dataclasses.replace(running.connection, **changed)
     values = running.settings.__dict__.copy()
     for name, value in values.items():
         if name.endswith("_url") and isinstance(value, str):
