@@ -51,6 +51,7 @@ class LinkedInHarness:
         simulator = LinkedInSimulator()
         with serve(simulator) as linkedin, serve(MediaHost()) as media:
             settings = PlatformSettings(
+                media_allowed_hosts=("127.0.0.1",),  # the simulators and media host are on loopback
                 linkedin_api_url=linkedin.url,
                 linkedin_oauth_url=linkedin.url + TOKEN_PATH,
                 http_timeout_s=CLIENT_TIMEOUT_S,

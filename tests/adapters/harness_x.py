@@ -55,6 +55,7 @@ class XHarness:
         simulator = XSimulator()
         with serve(simulator) as x, serve(MediaHost()) as media:
             settings = PlatformSettings(
+                media_allowed_hosts=("127.0.0.1",),  # the simulators and media host are on loopback
                 x_api_url=x.url,
                 x_oauth_token_url=x.url + TOKEN_PATH,
                 x_client_id=simulator.client_id,

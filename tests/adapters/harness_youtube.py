@@ -49,6 +49,7 @@ class YouTubeHarness:
         simulator = YouTubeSimulator()
         with serve(simulator) as youtube, serve(GoogleOAuthSimulator()) as oauth, serve(MediaHost()) as media:
             settings = PlatformSettings(
+                media_allowed_hosts=("127.0.0.1",),  # the simulators and media host are on loopback
                 youtube_upload_url=f"{youtube.url}/upload/youtube/v3",
                 google_oauth_token_url=f"{oauth.url}/token",
                 google_client_id=SIM_CLIENT_ID,

@@ -130,6 +130,7 @@ def world(servers: tuple[Swappable, str, Swappable, str]) -> Iterator[World]:
     linkedin_app, linkedin_url, media_app, media_url = servers
     linkedin_app.app, media_app.app = LinkedInSimulator(), MediaHost()
     settings = PlatformSettings(
+        media_allowed_hosts=("127.0.0.1",),  # the simulators and media host are on loopback
         linkedin_api_url=linkedin_url,
         linkedin_oauth_url=linkedin_url + TOKEN_PATH,
         linkedin_client_id="app-id",
@@ -632,7 +633,7 @@ def test_link_post_without_thumbnail_uses_the_post_title(world: World) -> None:
 
 def test_media_is_fetched_only_from_web_addresses(world: World) -> None:
     """A media URL that is not http(s) is refused by the shared media fetcher; LinkedIn is not asked."""
-    with pytest.raises(PermanentError, match="not at an http or https address"):
+    with pytest.raises(PermanentError, match="not at an http or https web address"):
         world.publish(job("x", IMAGE, ("file:///etc/passwd.jpg",)))
     assert world.requests("upload") == []
 

@@ -131,6 +131,7 @@ def world(servers: tuple[Swappable, str, Swappable, str]) -> Iterator[World]:
     x_app, x_url, media_app, media_url = servers
     x_app.app, media_app.app = XSimulator(user_id=USER_ID, username=USERNAME), MediaHost()
     settings = PlatformSettings(
+        media_allowed_hosts=("127.0.0.1",),  # the simulators and media host are on loopback
         x_api_url=x_url,
         x_oauth_token_url=x_url + TOKEN_PATH,
         x_client_id=x_app.app.client_id,
