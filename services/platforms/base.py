@@ -162,6 +162,8 @@ class PlatformSettings:
     # are private or loopback. Empty in production; the sandbox and tests allow loopback.
     media_allowed_hosts: tuple[str, ...] = ()
     media_max_bytes: int = 2 * 1024**3
+    # Instagram accounts connected with Instagram Login (tokens IG…) are served by this host.
+    instagram_graph_url: str = "https://graph.instagram.com/v27.0"
 
 
 @dataclass
