@@ -115,7 +115,7 @@ def graph_error(
     user_msg: str = "",
     headers: dict[str, str] | None = None,
 ) -> Reply:
-    """A reply in the exact shape of contract §1.4."""
+    """A reply in the exact shape of a Graph error (docs/platforms/facebook.md)."""
     error: dict[str, Any] = {"message": message, "type": error_type, "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
@@ -139,7 +139,7 @@ def _invalid(message: str, **kwargs: Any) -> _Refusal:
     return _refuse(400, 100, message, **kwargs)
 
 
-# Instagram publishing errors (contract §2.7): subcode → (code, message, error_user_title,
+# Instagram publishing errors (docs/platforms/instagram.md): subcode → (code, message, error_user_title,
 # error_user_msg). Real replies put the detail in error_user_msg, the message is often generic.
 _IG_ERRORS: dict[int, tuple[int, str, str, str]] = {
     2207005: (
@@ -262,7 +262,7 @@ class _Video:
 
 @dataclass
 class _UploadVideo:
-    """A reel or video story: started, uploaded, finished (contract of the Reels API)."""
+    """A reel or video story: started, uploaded, finished (as the Reels API does)."""
 
     id: str
     page: str
@@ -537,7 +537,7 @@ class GraphSimulator(Simulator):
         )
 
     def fault_reply(self, fault: str, request: Request, step: str) -> Reply:
-        """The Graph reply of a scripted fault (§1.4 shape, realistic codes and statuses)."""
+        """The Graph reply of a scripted fault (Graph error shape, realistic codes and statuses)."""
         if fault == "permanent":
             return graph_error(400, 100, "(#100) Invalid parameter", transient=False)
         if fault == "auth":
@@ -1027,6 +1027,8 @@ class GraphSimulator(Simulator):
             child = self.containers.get(child_id)
             if child is None or child.owner != ig_user or not child.is_item or child.parent is not None:
                 raise _ig_error(2207006)
+            if self._state(child, poll=False) == "IN_PROGRESS":
+                raise _ig_error(2207027)  # every item must be FINISHED before the parent exists
         parent = _Container(self._new_id(), ig_user, "CAROUSEL", caption, "", self.clock(), children=ids)
         for child_id in ids:
             self.containers[child_id].parent = parent.id

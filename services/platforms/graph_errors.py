@@ -52,7 +52,7 @@ def same_text(theirs: object, ours: str) -> bool:
 
 
 class Verdict(Enum):
-    """What a Graph error means for the post (the contract's classes, auth split in two)."""
+    """What a Graph error means for the post (the error classes, auth split in two)."""
 
     PERMANENT = "P"
     RETRY = "T-safe"

@@ -79,7 +79,7 @@ PLATFORM = "instagram"
 RECENT_MEDIA = "25"
 # How far before the sending mark a media may be ours: covers clock skew with Instagram.
 SEND_MARGIN = timedelta(minutes=5)
-# Subcodes that mean "this container or upload failed, nothing was published" (§2.7).
+# Subcodes that mean "this container or upload failed, nothing was published".
 _NEW_CONTAINER_SUBCODES = (2207003, 2207006, 2207008, 2207020, 2207032, 2207053)
 # Reel covers are fetched by Instagram like images: JPEG only.
 COVER_EXTENSIONS = (".jpg", ".jpeg")
@@ -448,10 +448,8 @@ class _InstagramPost:
             created = created_at(item.get("timestamp"))
             if created is None or _unix(created) < since:
                 continue
-            if (
-                (story
-                and item.get("media_type") == media_type)
-                or (not story and same_text(item.get("caption"), self.job.text))
+            if (story and item.get("media_type") == media_type) or (
+                not story and same_text(item.get("caption"), self.job.text)
             ):
                 media_id = str(item["id"])
                 self.ctx.progress.remember(media_id=media_id)

@@ -90,7 +90,7 @@ CLASSIFICATION = [
 def test_classify(
     code: int | None, subcode: int | None, transient: bool, status: int, publishes: bool, verdict: Verdict
 ) -> None:
-    """Graph errors are classified by code and subcode as in contract §1.4."""
+    """Graph errors are classified by code and subcode (docs/platforms/facebook.md)."""
     error = GraphError(status, code, subcode, "message", is_transient=transient)
     assert classify(error, publishes=publishes) is verdict
 

@@ -91,7 +91,7 @@ CLASSIFICATION = [
 def test_classify_instagram_error(
     code: int, subcode: int | None, transient: bool, status: int, publishes: bool, verdict: Verdict
 ) -> None:
-    """Instagram errors are classified by code and subcode as in contract §2.7."""
+    """Instagram errors are classified by code and subcode (docs/platforms/instagram.md)."""
     error = GraphError(status, code, subcode, "message", is_transient=transient)
     assert classify_instagram_error(error, publishes=publishes) is verdict
 
