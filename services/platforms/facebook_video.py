@@ -26,6 +26,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from services.errors import (
     AmbiguousError,
     AuthError,
@@ -155,9 +157,33 @@ class _VideoPost:
                     "An earlier attempt lost the address to upload the video to; reschedule the post.",
                     detail=f"video {video_id} has no upload_url in the resume notes",
                 )
+            if not self.trusted_upload_url(upload_url):
+                raise RetryableError(
+                    PLATFORM,
+                    "Facebook gave an upload address that is not secure, so the video was not sent; nothing "
+                    "was published.",
+                    detail=f"video {video_id}: upload_url is neither https nor the Graph API's own host",
+                )
             self.graph.upload(upload_url, self.job.media_urls[0])
             self._remember(uploaded=True)
         return video_id
+
+    def trusted_upload_url(self, url: str) -> bool:
+        """Whether the Page token may go to this upload URL: https, or the configured Graph host itself.
+
+        The token travels in the upload's Authorization header, so a plain-http address (from a
+        broken reply or edited notes) must never get it; the local simulators serve plain http
+        on the Graph host they are configured as.
+        """
+        try:
+            target, graph = httpx.URL(url), httpx.URL(self.base)
+        except httpx.InvalidURL:
+            return False
+        return target.scheme == "https" or (target.scheme, target.host, target.port) == (
+            graph.scheme,
+            graph.host,
+            graph.port,
+        )
 
     # ---- reels -----------------------------------------------------------------------------
     def reel(self) -> PublishResult:

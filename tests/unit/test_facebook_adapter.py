@@ -724,6 +724,26 @@ def test_reel_upload_refused_is_permanent_and_publishes_nothing(stack: GraphStac
     assert stack.sim.created == []
 
 
+def test_reel_upload_url_that_is_not_secure_never_gets_the_token(stack: GraphStack) -> None:
+    """An upload address that is plain http on another host is refused before the token is sent."""
+    video_id = start_reel(stack)
+    resume = {"video_id": video_id, "upload_url": "http://198.51.100.7/video-upload/v27.0/" + video_id}
+    with pytest.raises(RetryableError, match="not secure"):
+        stack.publish(stack.job(REEL, resume=resume))
+    assert not stack.calls("video_upload")
+    assert not stack.calls("reels_finish")
+
+
+def start_reel(stack: GraphStack) -> str:
+    """A reel upload session opened directly on the simulator; its video id."""
+    reply = httpx.post(
+        f"{stack.running.settings.meta_graph_url}/{PAGE_ID}/video_reels",
+        data={"upload_phase": "start"},
+        headers={"Authorization": "Bearer t"},
+    )
+    return str(reply.json()["video_id"])
+
+
 # ---- stories ---------------------------------------------------------------------------------
 
 
