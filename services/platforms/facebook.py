@@ -77,7 +77,7 @@ REELS_PER_PAGE_PER_DAY = 30
 
 @dataclass(frozen=True)
 class MediaRule:
-    """How many media files a kind takes, and which kinds of media (None: any)."""
+    """How many media files a kind takes (no upper bound: None), what it cannot show, if it needs a link."""
 
     min_count: int
     max_count: int | None
