@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ENCRYPTION_KEY",
                 "META_GRAPH_URL",
                 "META_GRAPH_VIDEO_URL",
+                "INSTAGRAM_GRAPH_URL",
                 "LINKEDIN_API_URL",
                 "YOUTUBE_UPLOAD_URL",
                 "GOOGLE_OAUTH_TOKEN_URL",
