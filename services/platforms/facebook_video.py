@@ -130,6 +130,7 @@ class _VideoPost:
         self.base = ctx.settings.meta_graph_url.rstrip("/")
         self.resume: dict[str, Any] = dict(job.resume)
         self.polls_left = ctx.settings.instagram_poll_max  # one budget for the whole attempt
+        self.since = reconcile_since(job, ctx.now())  # before any call of this attempt
 
     def _remember(self, **ids: Any) -> None:
         self.resume.update(ids)
@@ -324,7 +325,7 @@ class _VideoPost:
 
     def find_story(self, media_id: str) -> PublishResult | None:
         """Our story among the Page's stories, by the photo or video id it was made from."""
-        since = reconcile_since(self.job, self.ctx.now())
+        since = self.since
         body = reconcile_read(
             self.graph,
             f"{self.base}/{self.page}/stories",
