@@ -59,6 +59,18 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             page_id="17841400000000001",
             page_name="sandbox.bakery",
         )
+        # An Instagram account connected with Instagram Login (graph.instagram.com, an IGAA… token),
+        # connected earlier than the one above so that only posts naming its page_id use it.
+        seed.connection(
+            conn,
+            key,
+            owner,
+            "instagram",
+            access_token="IGAASandboxInstagramLoginToken0123456789",
+            page_id=stack.instagram_graph.me_user_id,
+            page_name="sandbox.bakery.shop",
+            connected_at=now - timedelta(days=30),
+        )
         seed.connection(
             conn,
             key,
@@ -118,6 +130,19 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
         )
         cc("Facebook video", content_type="video", content="A tour", media_url=video)
         cc(
+            "Facebook link post",
+            content="Our winter menu is online",
+            metadata={"link": "https://example.com/winter-menu"},
+        )
+        cc("Facebook reel", content_type="reel", content="Kneading in 20 seconds", media_url=video)
+        cc("Facebook photo story", content_type="story", content="(stories have no text)", media_url=img)
+        cc(
+            "Facebook video story",
+            content_type="story",
+            content="(stories have no text)",
+            metadata={"video_url": video},
+        )
+        cc(
             "Instagram image",
             platform="instagram",
             content="Croissant close-up",
@@ -132,11 +157,33 @@ def seed_samples(stack: Stack) -> list[tuple[str, str, str]]:
             images=[img, jpg2],
         )
         cc(
-            "Instagram reel",
+            "Instagram reel with a cover, Reels tab only",
             platform="instagram",
             content_type="reel",
             content="Dough time-lapse",
             media_url=video,
+            metadata={"thumbnail": jpg2, "share_to_feed": False},
+        )
+        cc(
+            "Instagram story",
+            platform="instagram",
+            content_type="story",
+            content="(stories have no caption)",
+            media_url=img,
+        )
+        cc(
+            "Instagram carousel of photos and a video",
+            platform="instagram",
+            content_type="carousel",
+            content="Photos and a clip",
+            images=[img, video],
+        )
+        cc(
+            "Instagram via Instagram Login",
+            platform="instagram",
+            content="Posted through graph.instagram.com",
+            media_url=jpg3,
+            metadata={"page_id": stack.instagram_graph.me_user_id},
         )
         cc(
             "LinkedIn text with reserved characters",
@@ -341,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ENCRYPTION_KEY",
                 "META_GRAPH_URL",
                 "META_GRAPH_VIDEO_URL",
+                "INSTAGRAM_GRAPH_URL",
                 "LINKEDIN_API_URL",
                 "YOUTUBE_UPLOAD_URL",
                 "GOOGLE_OAUTH_TOKEN_URL",

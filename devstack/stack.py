@@ -70,6 +70,7 @@ class Stack:
     encryption_key: str
     api: PostgrestStandIn
     graph: GraphSimulator
+    instagram_graph: GraphSimulator  # graph.instagram.com: Instagram accounts with Instagram Login
     linkedin: LinkedInSimulator
     youtube: YouTubeSimulator
     google: GoogleOAuthSimulator
@@ -105,6 +106,7 @@ class Stack:
             "ENCRYPTION_KEY": self.encryption_key,
             "META_GRAPH_URL": f"{self.urls['graph']}/v27.0",
             "META_GRAPH_VIDEO_URL": f"{self.urls['graph']}/v27.0",
+            "INSTAGRAM_GRAPH_URL": f"{self.urls['instagram_graph']}/v27.0",
             "LINKEDIN_API_URL": self.urls["linkedin"],
             "LINKEDIN_OAUTH_URL": f"{self.urls['linkedin']}/oauth/v2/accessToken",
             "LINKEDIN_CLIENT_ID": LINKEDIN_CLIENT[0],
@@ -141,6 +143,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
     service_key = service_key or f"sb-service-{secrets.token_hex(16)}"
     api = PostgrestStandIn(cluster.dsn_for(database), service_key)
     graph = GraphSimulator(video_polls=2)
+    instagram_graph = GraphSimulator(video_polls=2, instagram_login=True)
     linkedin = LinkedInSimulator(client_id=LINKEDIN_CLIENT[0], client_secret=LINKEDIN_CLIENT[1])
     youtube = YouTubeSimulator()
     google = GoogleOAuthSimulator(*GOOGLE_CLIENT)
@@ -151,6 +154,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
     apps: dict[str, WSGIApp] = {
         "api": api,
         "graph": graph,
+        "instagram_graph": instagram_graph,
         "linkedin": linkedin,
         "youtube": youtube,
         "google": google,
@@ -173,6 +177,7 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         encryption_key=Fernet.generate_key().decode(),
         api=api,
         graph=graph,
+        instagram_graph=instagram_graph,
         linkedin=linkedin,
         youtube=youtube,
         google=google,

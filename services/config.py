@@ -68,6 +68,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "HTTP_TIMEOUT_SECONDS": ("30", "Timeout of each platform API call"),
     "META_GRAPH_URL": ("https://graph.facebook.com/v27.0", "Graph API base (Facebook and Instagram)"),
     "META_GRAPH_VIDEO_URL": ("https://graph-video.facebook.com/v27.0", "Graph API base for video uploads"),
+    "INSTAGRAM_GRAPH_URL": (
+        "https://graph.instagram.com/v27.0",
+        "API base for Instagram accounts connected with Instagram Login",
+    ),
     "LINKEDIN_API_URL": ("https://api.linkedin.com", "LinkedIn REST API base"),
     "LINKEDIN_API_VERSION": ("202607", "LinkedIn-Version header (YYYYMM, keep under 12 months old)"),
     "LINKEDIN_OAUTH_URL": ("https://www.linkedin.com/oauth/v2/accessToken", "LinkedIn token endpoint"),
@@ -306,6 +310,7 @@ def load_config(env: Mapping[str, str] | None = None, *, test_user_id: str | Non
         x_oauth_token_url=r.url("X_OAUTH_TOKEN_URL"),
         x_client_id=r.text("X_CLIENT_ID"),
         x_client_secret=r.text("X_CLIENT_SECRET"),
+        instagram_graph_url=r.url("INSTAGRAM_GRAPH_URL"),
     )
     lease, budget = r.duration("PUBLISH_CLAIM_LEASE"), r.duration("PUBLISH_RUN_BUDGET")
     database_timeout = r.number("SUPABASE_TIMEOUT_SECONDS")

@@ -2,42 +2,66 @@
 
 Both platforms live on graph.facebook.com, so one simulator answers both (point
 `meta_graph_url` and `meta_graph_video_url` at `<served url>/v27.0`). Paths may carry any
-`/vNN.N` version prefix. Replies, ids, error JSON and headers follow
-/work/shared/contracts/platform_apis.md §1, §2 and §6.1.
+`/vNN.N` version prefix. A second instance, `GraphSimulator(instagram_login=True)`, plays
+graph.instagram.com (Instagram accounts connected with Instagram Login; point
+`instagram_graph_url` at it). Replies, ids, error JSON and headers follow
+docs/platforms/facebook.md and docs/platforms/instagram.md.
 
 Endpoints and their step names (for `inject(fault, step=...)` and `X-Fake-Scenario`):
 
-| step             | call                                                                  |
-|------------------|-----------------------------------------------------------------------|
-| feed             | POST /{page}/feed: message, link, attached_media[i], published        |
-| photos           | POST /{page}/photos: url, caption/message, published                  |
-| videos           | POST /{page}/videos: file_url, description, title, published          |
-| published_posts  | GET /{page}/published_posts and GET /{page}/videos (reconciliation)   |
-| permalink        | GET /{id} of a Facebook post, photo or video (and unknown ids)        |
-| publishing_limit | GET /{ig-user}/content_publishing_limit                               |
-| media            | POST /{ig-user}/media: create a container (image, REELS, carousel)    |
-| container_status | GET /{container-id}?fields=status_code,status                         |
-| media_publish    | POST /{ig-user}/media_publish: creation_id                            |
-| ig_media         | GET /{ig-media-id} and GET /{ig-user}/media (the account's media)     |
-| other            | anything else: 100/33 "Unsupported get/post request"                  |
+| step                 | call                                                              |
+|----------------------|-------------------------------------------------------------------|
+| feed                 | POST /{page}/feed: message, link, attached_media[i], published    |
+| photos               | POST /{page}/photos: url, caption/message, published              |
+| videos               | POST /{page}/videos: file_url, description, title, published      |
+| reels_start          | POST /{page}/video_reels upload_phase=start                       |
+| reels_finish         | POST /{page}/video_reels upload_phase=finish, video_id, ...       |
+| video_stories_start  | POST /{page}/video_stories upload_phase=start                     |
+| video_stories_finish | POST /{page}/video_stories upload_phase=finish, video_id          |
+| video_upload         | POST /video-upload/{ver}/{video_id} (the upload_url it hands out) |
+| photo_stories        | POST /{page}/photo_stories: photo_id                              |
+| stories              | GET /{page}/stories (and GET /{ig-user}/stories)                  |
+| video_status         | GET /{video_id}?fields=status…                                    |
+| published_posts      | GET /{page}/published_posts and GET /{page}/videos (reconciliation) |
+| permalink            | GET /{id} of a Facebook post, photo or video (and unknown ids)    |
+| publishing_limit     | GET /{ig-user}/content_publishing_limit                           |
+| media                | POST /{ig-user}/media: a container (image, REELS, STORIES, carousel) |
+| container_status     | GET /{container-id}?fields=status_code,status                     |
+| media_publish        | POST /{ig-user}/media_publish: creation_id                        |
+| ig_media             | GET /{ig-media-id} and GET /{ig-user}/media (the account's media) |
+| me                   | GET /me (Instagram Login instance)                                |
+| refresh_token        | GET /refresh_access_token (Instagram Login instance)              |
+| other                | anything else: 100/33 "Unsupported get/post request"              |
 
-Tokens: `access_token` (form or query) or `Authorization: Bearer`. Any token is accepted except
+Tokens: `access_token` (form or query) or `Authorization: Bearer` (the upload URL wants
+`Authorization: OAuth`). The Facebook instance refuses Instagram Login tokens (`IG…`) and the
+Instagram Login instance everything else with 190 "Cannot parse access token". Otherwise any
+token is accepted except (after an `IGAA` prefix on the Instagram Login instance)
 - `expired-…`: 190/463, session expired (class A);
 - `revoked-…`: 190/460, session invalidated by a password change (class A);
 - `ratelimited-…`: code 4 with `is_transient: true` and an `X-Business-Use-Case-Usage` header
-  whose `estimated_time_to_regain_access` is `regain_minutes` (class R).
+  whose `estimated_time_to_regain_access` is `regain_minutes` (class R);
+- `stale-…` (Instagram Login instance): 190/463 on every call but refresh_access_token, which
+  trades it for a new token (as a long-lived token past its expiry would, if it still could).
 No token at all: code 104. Tokens are never stored in `created`.
 
 State and test controls:
 - ids: posts `"{page}_{n}"`, photos, videos, containers and IG media bare numbers;
-- Instagram image containers are FINISHED at once, video containers after `video_polls` status
-  reads; a carousel parent is as ready as its least ready child; containers EXPIRE after 24 h of
-  `clock`; `set_container_status(id, "ERROR", status=...)` scripts the rest;
+- reels and video stories: start issues a video id and an upload_url pointing back here;
+  finish needs an upload first and happens once; after finish, `video_polls` status reads
+  report processing, then publishing complete;
+- Instagram image containers are FINISHED at once, video containers (reels, video stories,
+  video carousel items) after `video_polls` status reads; a carousel parent is as ready as its
+  least ready child; containers EXPIRE after 24 h of `clock`; `set_container_status(id,
+  "ERROR", status=...)` scripts the rest;
 - `not_ready_publishes`: media_publish still answers 9007/2207027 this many times per
   container after it reports FINISHED, as Meta sometimes does;
 - the publishing quota counts publishes in the last 24 h (`quota_total`, `use_quota`);
 - `fetch_media=True` makes the simulator HEAD every media URL, as Meta downloads it: an
   unreachable URL gets the platform's error (serve a `MediaHost` next to it).
+- `created` entries: platform, id, text, media; plus `kind` for reel, video_story,
+  photo_story, link and story records, and cover_url / thumb_offset / share_to_feed for
+  Instagram reels.
 """
 
 from __future__ import annotations
@@ -91,7 +115,7 @@ def graph_error(
     user_msg: str = "",
     headers: dict[str, str] | None = None,
 ) -> Reply:
-    """A reply in the exact shape of contract §1.4."""
+    """A reply in the exact shape of a Graph error (docs/platforms/facebook.md)."""
     error: dict[str, Any] = {"message": message, "type": error_type, "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
@@ -115,7 +139,7 @@ def _invalid(message: str, **kwargs: Any) -> _Refusal:
     return _refuse(400, 100, message, **kwargs)
 
 
-# Instagram publishing errors (contract §2.7): subcode → (code, message, error_user_title,
+# Instagram publishing errors (docs/platforms/instagram.md): subcode → (code, message, error_user_title,
 # error_user_msg). Real replies put the detail in error_user_msg, the message is often generic.
 _IG_ERRORS: dict[int, tuple[int, str, str, str]] = {
     2207005: (
@@ -237,10 +261,35 @@ class _Video:
 
 
 @dataclass
+class _UploadVideo:
+    """A reel or video story: started, uploaded, finished (as the Reels API does)."""
+
+    id: str
+    page: str
+    edge: str  # video_reels or video_stories
+    created: float
+    file_url: str = ""
+    uploaded: bool = False
+    finished: bool = False
+    description: str = ""
+    polls_left: int = 0
+    post_id: str = ""
+
+
+@dataclass
+class _Story:
+    post_id: str
+    page: str
+    media_type: str  # photo or video
+    media_id: str
+    created: float
+
+
+@dataclass
 class _Container:
     id: str
     owner: str
-    media_type: str  # IMAGE, VIDEO, REELS, CAROUSEL
+    media_type: str  # IMAGE, VIDEO, REELS, STORIES, CAROUSEL
     caption: str
     url: str  # image_url or video_url; "" for a carousel parent
     created: float
@@ -250,6 +299,8 @@ class _Container:
     status: str = ""
     polls_left: int = 0
     parent: str | None = None
+    is_video: bool = False
+    reel_options: dict[str, Any] = field(default_factory=dict)  # cover_url, thumb_offset, share_to_feed
 
 
 @dataclass
@@ -259,7 +310,7 @@ class _Media:
     caption: str
     shortcode: str
     media_type: str  # IMAGE, VIDEO, CAROUSEL_ALBUM
-    product: str  # FEED, REELS
+    product: str  # FEED, REELS, STORY
     created: float
     urls: list[str]
 
@@ -293,8 +344,15 @@ class GraphSimulator(Simulator):
         regain_minutes: int = 7,
         fetch_media: bool = True,
         clock: Callable[[], float] = time.time,
+        instagram_login: bool = False,
+        me_user_id: str = "17841499999999999",
     ) -> None:
         super().__init__()
+        self.instagram_login = instagram_login
+        self.me_user_id = me_user_id
+        self.upload_videos: dict[str, _UploadVideo] = {}
+        self.stories: dict[str, _Story] = {}
+        self.refreshes: list[str] = []  # the new tokens refresh_access_token handed out
         self.video_polls = video_polls
         self.not_ready_publishes = not_ready_publishes
         self.quota_total = quota_total
@@ -341,20 +399,34 @@ class GraphSimulator(Simulator):
         """Which endpoint a request calls, and the id in its path (page, IG user or object)."""
         parts = self._segments(request)
         owner = parts[0] if parts else ""
+        if len(parts) == 3 and owner == "video-upload" and request.method == "POST":
+            return "video_upload", parts[2]
         if len(parts) == 2:
-            return _EDGES.get((request.method, parts[1]), "unsupported"), owner
+            endpoint = _EDGES.get((request.method, parts[1]), "unsupported")
+            if endpoint in _PAGE_ENDPOINTS and self.instagram_login:
+                return "unsupported", owner  # graph.instagram.com has no Pages
+            return endpoint, owner
         if len(parts) == 1 and request.method == "GET":
+            if self.instagram_login and owner in ("me", "refresh_access_token"):
+                return owner, owner
             with self.lock:
                 if owner in self.containers:
                     return "container", owner
                 if owner in self.media:
                     return "ig_media", owner
+                if owner in self.upload_videos and "status" in (request.query.get("fields") or ""):
+                    return "video_status", owner
             return "object", owner
         return "unsupported", owner
 
     def step_of(self, request: Request) -> str:
         """The step name of a request (see the table in the module docstring)."""
-        return _STEPS[self._endpoint(request)[0]]
+        endpoint = self._endpoint(request)[0]
+        if endpoint in ("video_reels", "video_stories"):
+            phase = request.param("upload_phase") or ""
+            prefix = "reels" if endpoint == "video_reels" else "video_stories"
+            return f"{prefix}_{phase}" if phase in ("start", "finish") else "other"
+        return _STEPS[endpoint]
 
     def handle(self, request: Request) -> Reply:
         """Check the token, then apply the request."""
@@ -375,6 +447,14 @@ class GraphSimulator(Simulator):
                 "media_publish": self._media_publish,
                 "ig_media": self._get_media,
                 "ig_media_list": self._media_list,
+                "video_reels": self._upload_phase,
+                "video_stories": self._upload_phase,
+                "video_upload": lambda video, req: self._video_upload(video, req, reachable=media_ok),
+                "video_status": self._video_status,
+                "photo_stories": self._photo_stories,
+                "stories": self._stories,
+                "me": self._me,
+                "refresh_access_token": self._refresh_token,
                 "unsupported": self._unsupported,
             }
             with self.lock:
@@ -399,6 +479,12 @@ class GraphSimulator(Simulator):
         token = request.param("access_token") or bearer_token(request)
         if not token:
             raise _refuse(400, 104, "An access token is required to request this resource.")
+        if token.startswith("IG") != self.instagram_login:
+            raise _refuse(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        if self.instagram_login:
+            token = token.removeprefix("IGAA")
+            if token.startswith("stale-") and self._endpoint(request)[0] != "refresh_access_token":
+                raise _expired()
         if token.startswith("expired-"):
             raise _expired()
         if token.startswith("revoked-"):
@@ -451,7 +537,7 @@ class GraphSimulator(Simulator):
         )
 
     def fault_reply(self, fault: str, request: Request, step: str) -> Reply:
-        """The Graph reply of a scripted fault (§1.4 shape, realistic codes and statuses)."""
+        """The Graph reply of a scripted fault (Graph error shape, realistic codes and statuses)."""
         if fault == "permanent":
             return graph_error(400, 100, "(#100) Invalid parameter", transient=False)
         if fault == "auth":
@@ -468,8 +554,11 @@ class GraphSimulator(Simulator):
         Refuses the request when Meta would; False means an Instagram video that cannot be
         fetched, which Meta reports later through the container's status.
         """
-        if not self.fetch_media or endpoint not in ("photos", "videos", "media"):
+        if not self.fetch_media or endpoint not in ("photos", "videos", "media", "video_upload"):
             return True
+        if endpoint == "video_upload":
+            file_url = request.headers.get("file-url") or request.headers.get("file_url") or ""
+            return not file_url or _reachable(file_url)
         url = request.param("url") or request.param("file_url") or request.param("image_url")
         url = url or request.param("video_url")
         if not url or _reachable(url):
@@ -516,7 +605,9 @@ class GraphSimulator(Simulator):
         self.posts[post.id] = post
         for photo in photos:
             photo.attached_to = post.id
-        if published:
+        if published and link and not photos:
+            self.record_created(platform="facebook", id=post.id, kind="link", text=message, media=[link])
+        elif published:
             self.record_created(platform="facebook", id=post.id, text=message, media=list(post.media))
         return Reply(200, {"id": post.id})
 
@@ -588,6 +679,161 @@ class GraphSimulator(Simulator):
             self.posts[video.post_id] = _Post(video.post_id, page, description, video.created, [file_url])
             self.record_created(platform="facebook", id=video.id, text=description, media=[file_url])
         return Reply(200, {"id": video.id})
+
+    # ---- Facebook reels and stories -------------------------------------------------------
+    def _upload_phase(self, page: str, request: Request) -> Reply:
+        edge = self._segments(request)[1]
+        phase = request.param("upload_phase") or ""
+        if phase == "start":
+            started = _UploadVideo(id=self._new_id(), page=page, edge=edge, created=self.clock())
+            self.upload_videos[started.id] = started
+            version = _VERSION.match(request.path)
+            prefix = version.group(0) if version else "/v27.0"
+            upload_url = f"{request.base_url}/video-upload{prefix}/{started.id}"
+            return Reply(200, {"video_id": started.id, "upload_url": upload_url})
+        if phase != "finish":
+            raise _invalid("(#100) upload_phase must be one of start, transfer, finish")
+        video_id = request.param("video_id") or ""
+        video = self.upload_videos.get(video_id)
+        if video is None or video.page != page or video.edge != edge:
+            raise _invalid(f"(#100) Invalid video_id: {video_id}")
+        if not video.uploaded:
+            raise _invalid("(#100) The video has not been uploaded yet")
+        if video.finished:
+            raise _invalid("(#100) This video has already been published")
+        if edge == "video_stories":
+            return self._finish_video_story(video)
+        state = request.param("video_state") or ""
+        if state not in ("PUBLISHED", "DRAFT"):
+            raise _invalid("(#100) video_state must be PUBLISHED, DRAFT or SCHEDULED")
+        video.finished = True
+        video.description = request.param("description") or ""
+        video.polls_left = self.video_polls
+        if state == "PUBLISHED":
+            self.record_created(
+                platform="facebook", id=video.id, kind="reel", text=video.description, media=[video.file_url]
+            )
+        return Reply(200, {"success": True})
+
+    def _finish_video_story(self, video: _UploadVideo) -> Reply:
+        video.finished = True
+        video.polls_left = self.video_polls
+        story = _Story(f"{video.page}_{self._new_id()}", video.page, "video", video.id, self.clock())
+        video.post_id = story.post_id
+        self.stories[story.post_id] = story
+        self.record_created(
+            platform="facebook", id=story.post_id, kind="video_story", text="", media=[video.file_url]
+        )
+        return Reply(200, {"success": True, "post_id": story.post_id})
+
+    def _video_upload(self, video_id: str, request: Request, *, reachable: bool) -> Reply:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme != "OAuth" or not token.strip():
+            return _upload_error(401, "AuthError", "Authorization: OAuth <token> is required.")
+        video = self.upload_videos.get(video_id)
+        if video is None:
+            return _upload_error(404, "NotFound", f"No upload session for {video_id}.")
+        if video.finished:
+            return _upload_error(400, "AlreadyFinished", "The upload of this video is already finished.")
+        file_url = request.headers.get("file-url") or request.headers.get("file_url") or ""
+        if file_url:
+            if not reachable:
+                return _upload_error(400, "FetchFailed", "The video could not be fetched from file_url.")
+            video.file_url = file_url
+        else:
+            size = request.headers.get("file-size") or request.headers.get("file_size") or ""
+            offset = request.headers.get("offset") or ""
+            if offset != "0" or not size.isdigit() or int(size) != len(request.body) or not request.body:
+                return _upload_error(
+                    400, "BadRequest", "Send file_url, or the bytes with offset 0 and file_size."
+                )
+            video.file_url = f"upload:{len(request.body)} bytes"
+        video.uploaded = True
+        return Reply(200, {"success": True})
+
+    def _video_status(self, video_id: str, request: Request) -> Reply:
+        video = self.upload_videos[video_id]
+        uploading = {"status": "complete" if video.uploaded else "not_started"}
+        if not video.finished:
+            phases = {"video_status": "upload_complete" if video.uploaded else "upload_not_started"}
+            processing, publishing = {"status": "not_started"}, {"status": "not_started"}
+        elif video.polls_left > 0:
+            video.polls_left -= 1
+            phases = {"video_status": "processing"}
+            processing, publishing = {"status": "in_progress"}, {"status": "not_started"}
+        else:
+            phases = {"video_status": "ready"}
+            processing = {"status": "complete"}
+            publishing = {"status": "complete", "publish_status": "published"}
+        status = {**phases, "uploading_phase": uploading, "processing_phase": processing}
+        status["publishing_phase"] = publishing
+        fields = {
+            "id": video.id,
+            "status": status,
+            "description": video.description or None,
+            "created_time": _timestamp(video.created),
+            "permalink_url": f"/reel/{video.id}/" if video.edge == "video_reels" else None,
+        }
+        return Reply(200, _pick(fields, request, ("id", "status"), "Video"))
+
+    def _photo_stories(self, page: str, request: Request) -> Reply:
+        photo_id = request.param("photo_id") or ""
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.page != page:
+            raise _invalid(f"(#100) Invalid photo_id: {photo_id}")
+        if photo.published or photo.attached_to is not None:
+            raise _invalid(f"(#100) The photo {photo_id} has already been used in a post or story")
+        story = _Story(f"{page}_{self._new_id()}", page, "photo", photo.id, self.clock())
+        photo.attached_to = story.post_id
+        self.stories[story.post_id] = story
+        self.record_created(
+            platform="facebook", id=story.post_id, kind="photo_story", text="", media=[photo.url]
+        )
+        return Reply(200, {"success": True, "post_id": story.post_id})
+
+    def _stories(self, owner: str, request: Request) -> Reply:
+        since = self._since(request)
+        page_stories = [s for s in self.stories.values() if s.page == owner and s.created >= since]
+        if page_stories:
+            page_stories.sort(key=lambda s: s.created, reverse=True)
+            default = ("post_id", "status", "creation_time", "media_type", "media_id", "url")
+            data = [
+                _pick(self._story_fields(s), request, default, "PageStory")
+                for s in page_stories[: self._limit(request)]
+            ]
+        else:
+            stories = [m for m in self.media.values() if m.owner == owner and m.product == "STORY"]
+            stories.sort(key=lambda m: m.created, reverse=True)
+            data = [
+                _pick(self._media_fields(m), request, ("id",), "IGMedia")
+                for m in stories[: self._limit(request)]
+            ]
+        return Reply(200, {"data": data, "paging": {"cursors": {"before": "QVFIUjBm", "after": "QVFIUjFm"}}})
+
+    @staticmethod
+    def _story_fields(story: _Story) -> dict[str, Any]:
+        _, _, number = story.post_id.partition("_")
+        return {
+            "id": story.post_id,
+            "post_id": story.post_id,
+            "status": "PUBLISHED",
+            "creation_time": _timestamp(story.created),
+            "media_type": story.media_type,
+            "media_id": story.media_id,
+            "url": f"https://www.facebook.com/stories/{story.page}/{number}/",
+        }
+
+    # ---- Instagram Login (graph.instagram.com) --------------------------------------------
+    def _me(self, owner: str, request: Request) -> Reply:
+        fields = {"id": "27" + self.me_user_id[2:], "user_id": self.me_user_id, "username": "sandbox.account"}
+        return Reply(200, _pick(fields, request, ("id",), "User"))
+
+    def _refresh_token(self, owner: str, request: Request) -> Reply:
+        if request.query.get("grant_type") != "ig_refresh_token":
+            raise _invalid("(#100) grant_type must be ig_refresh_token")
+        new_token = "IGAA" + "refreshed" + secrets.token_hex(16)
+        self.refreshes.append(new_token)
+        return Reply(200, {"access_token": new_token, "token_type": "bearer", "expires_in": 5183944})
 
     def _since(self, request: Request) -> float:
         raw = request.query.get("since") or ""
@@ -671,10 +917,14 @@ class GraphSimulator(Simulator):
         media_type = (request.param("media_type") or "").upper()
         is_item = _flag(request.param("is_carousel_item"), default=False)
         caption = request.param("caption") or ""
-        if not is_item:
+        if not is_item and media_type != "STORIES":
             self._check_caption(caption)
         if media_type == "CAROUSEL":
             return self._create_carousel(ig_user, caption, request)
+        if media_type == "STORIES":
+            if is_item:
+                raise _ig_error(2207023)
+            return self._create_story(ig_user, request, video_reachable=video_reachable)
         if media_type in ("REELS", "VIDEO"):
             if media_type == "VIDEO" and not is_item:
                 raise _ig_error(2207023)
@@ -701,12 +951,51 @@ class GraphSimulator(Simulator):
         self.containers[container.id] = container
         return Reply(200, {"id": container.id})
 
+    def _create_story(self, ig_user: str, request: Request, *, video_reachable: bool) -> Reply:
+        """A story container: one image or one video, and no caption (Instagram ignores it)."""
+        if request.param("video_url"):
+            return self._create_video_container(
+                ig_user, request, media_type="STORIES", caption="", is_item=False, reachable=video_reachable
+            )
+        image_url = request.param("image_url") or ""
+        if not image_url:
+            raise _invalid("(#100) The parameter image_url or video_url is required")
+        if not image_url.lower().split("?", 1)[0].endswith(_JPEG):
+            raise _ig_error(2207005)
+        container = _Container(self._new_id(), ig_user, "STORIES", "", image_url, self.clock())
+        self.containers[container.id] = container
+        return Reply(200, {"id": container.id})
+
+    def _reel_options(self, request: Request) -> dict[str, Any]:
+        """cover_url, thumb_offset and share_to_feed of a reel, checked as Instagram does."""
+        cover_url = request.param("cover_url")
+        if cover_url is not None and not cover_url.lower().split("?", 1)[0].endswith(_JPEG):
+            raise _ig_error(2207005)
+        offset = request.param("thumb_offset")
+        if offset is not None and not offset.isdigit():
+            raise _refuse(
+                400,
+                100,
+                "Invalid parameter",
+                subcode=2207057,
+                transient=False,
+                user_title="Invalid thumbnail offset",
+                user_msg="The thumbnail offset must be a whole number of milliseconds within the video.",
+            )
+        share = request.param("share_to_feed")
+        return {
+            "cover_url": cover_url,
+            "thumb_offset": int(offset) if offset is not None else None,
+            "share_to_feed": _flag(share, default=True) if share is not None else None,
+        }
+
     def _create_video_container(
         self, ig_user: str, request: Request, *, media_type: str, caption: str, is_item: bool, reachable: bool
     ) -> Reply:
         video_url = request.param("video_url") or ""
         if not video_url:
             raise _invalid("(#100) The parameter video_url is required")
+        options = self._reel_options(request) if media_type == "REELS" else {}
         container = _Container(
             self._new_id(),
             ig_user,
@@ -717,6 +1006,8 @@ class GraphSimulator(Simulator):
             is_item=is_item,
             status_code="IN_PROGRESS",
             polls_left=self.video_polls,
+            is_video=True,
+            reel_options=options,
         )
         # Meta downloads and transcodes videos after answering, so bad videos surface as ERROR.
         if not reachable:
@@ -736,6 +1027,8 @@ class GraphSimulator(Simulator):
             child = self.containers.get(child_id)
             if child is None or child.owner != ig_user or not child.is_item or child.parent is not None:
                 raise _ig_error(2207006)
+            if self._state(child, poll=False) == "IN_PROGRESS":
+                raise _ig_error(2207027)  # every item must be FINISHED before the parent exists
         parent = _Container(self._new_id(), ig_user, "CAROUSEL", caption, "", self.clock(), children=ids)
         for child_id in ids:
             self.containers[child_id].parent = parent.id
@@ -816,6 +1109,8 @@ class GraphSimulator(Simulator):
             media_type, product = "CAROUSEL_ALBUM", "FEED"
         elif container.media_type == "IMAGE":
             media_type, product = "IMAGE", "FEED"
+        elif container.media_type == "STORIES":
+            media_type, product = ("VIDEO" if container.is_video else "IMAGE"), "STORY"
         else:
             media_type, product = "VIDEO", "REELS"
         media = _Media(
@@ -832,12 +1127,18 @@ class GraphSimulator(Simulator):
         for item in [container, *children]:
             item.status_code = "PUBLISHED"
         self._publishes.setdefault(container.owner, []).append(media.created)
-        self.record_created(platform="instagram", id=media.id, text=media.caption, media=list(media.urls))
+        record: dict[str, Any] = {"platform": "instagram", "id": media.id, "text": media.caption}
+        record["media"] = list(media.urls)
+        if product == "STORY":
+            record["kind"] = "story"
+        elif product == "REELS":
+            record.update(kind="reel", **container.reel_options)
+        self.record_created(**record)
         return media
 
     @staticmethod
     def _media_fields(media: _Media) -> dict[str, Any]:
-        kind = "reel" if media.product == "REELS" else "p"
+        kind = {"REELS": "reel", "STORY": "stories"}.get(media.product, "p")
         return {
             "id": media.id,
             "caption": media.caption or None,
@@ -852,8 +1153,11 @@ class GraphSimulator(Simulator):
         return Reply(200, _pick(self._media_fields(self.media[media_id]), request, ("id",), "IGMedia"))
 
     def _media_list(self, ig_user: str, request: Request) -> Reply:
+        # Stories are not on the media edge (they have their own: /{ig-user}/stories).
         items = sorted(
-            (m for m in self.media.values() if m.owner == ig_user), key=lambda m: m.created, reverse=True
+            (m for m in self.media.values() if m.owner == ig_user and m.product != "STORY"),
+            key=lambda m: m.created,
+            reverse=True,
         )
         data = [
             _pick(self._media_fields(m), request, ("id",), "IGMedia") for m in items[: self._limit(request)]
@@ -872,7 +1176,24 @@ _EDGES = {
     ("POST", "media"): "media",
     ("POST", "media_publish"): "media_publish",
     ("GET", "media"): "ig_media_list",
+    ("POST", "video_reels"): "video_reels",
+    ("POST", "video_stories"): "video_stories",
+    ("POST", "photo_stories"): "photo_stories",
+    ("GET", "stories"): "stories",
 }
+# Endpoints that only exist for Facebook Pages (graph.instagram.com refuses them).
+_PAGE_ENDPOINTS = frozenset(
+    {
+        "feed",
+        "photos",
+        "videos",
+        "published_posts",
+        "page_videos",
+        "video_reels",
+        "video_stories",
+        "photo_stories",
+    }
+)
 # Endpoint → fault step: the two reconciliation lists share one step, as do the two media reads.
 _STEPS = {
     "feed": "feed",
@@ -887,6 +1208,12 @@ _STEPS = {
     "media_publish": "media_publish",
     "ig_media": "ig_media",
     "ig_media_list": "ig_media",
+    "video_upload": "video_upload",
+    "video_status": "video_status",
+    "photo_stories": "photo_stories",
+    "stories": "stories",
+    "me": "me",
+    "refresh_access_token": "refresh_token",
     "unsupported": "other",
 }
 _STATUS_TEXT = {
@@ -896,7 +1223,20 @@ _STATUS_TEXT = {
     "EXPIRED": "Expired: Media was not published within 24 hours and has expired.",
     "ERROR": "Error: Media upload has failed.",
 }
-_INSTAGRAM_STEPS = ("publishing_limit", "media", "container_status", "media_publish", "ig_media")
+_INSTAGRAM_STEPS = (
+    "publishing_limit",
+    "media",
+    "container_status",
+    "media_publish",
+    "ig_media",
+    "me",
+    "refresh_token",
+)
+
+
+def _upload_error(status: int, kind: str, message: str) -> Reply:
+    """The upload host's error shape (not a Graph error): debug_info with a retriable flag."""
+    return Reply(status, {"debug_info": {"retriable": False, "type": kind, "message": message}})
 
 
 def _expired() -> _Refusal:

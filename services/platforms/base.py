@@ -171,6 +171,8 @@ class PlatformSettings:
     x_client_id: str = ""
     x_client_secret: str = field(default="", repr=False)
     x_segment_bytes: int = 4 * 1024 * 1024  # video bytes per APPEND (what is in memory at once)
+    # Instagram accounts connected with Instagram Login (tokens IG…) are served by this host.
+    instagram_graph_url: str = "https://graph.instagram.com/v27.0"
 
 
 @dataclass

@@ -1,18 +1,19 @@
 """What the Facebook and Instagram adapters share: Graph API calls and Graph error replies.
 
 Graph errors are classified by `error.code` + `error_subcode`, never by HTTP status
-(contract §0.1, §1.4): code 4 can come with 400 or 403, and a 400 can still be a rate limit.
-`classify` holds Facebook's table; Instagram adds its subcodes on top of it
-(`services.platforms.instagram.classify_instagram_error`). `GraphClient` makes every call through
-`send()` with the token in the Authorization header (never in a URL) and raises the typed
-error the classifier chose.
+(docs/platforms/facebook.md, "Error classes"): code 4 can come with 400 or 403, and a 400 can
+still be a rate limit. `classify` holds Facebook's table; Instagram adds its subcodes on top of
+it (`services.platforms.instagram.classify_instagram_error`). `GraphClient` makes every call
+through `send()` with the token in the Authorization header (never in a URL) and raises the
+typed error the classifier chose; with an `OAuthToken` (Instagram Login) a call refused with
+code 190 is made once more after a token refresh.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
 
@@ -27,7 +28,19 @@ from services.errors import (
     RetryableError,
 )
 from services.platforms.base import AdapterContext, platform_text, send
+from services.platforms.oauth import OAuthToken
 from services.redaction import register_secret
+
+
+def created_at(value: object) -> datetime | None:
+    """A Graph time ("2026-11-28T12:00:00+0000", or unix seconds) as an aware datetime; None if unreadable."""
+    text = str(value or "").strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), UTC)
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
 
 
 def same_text(theirs: object, ours: str) -> bool:
@@ -39,7 +52,7 @@ def same_text(theirs: object, ours: str) -> bool:
 
 
 class Verdict(Enum):
-    """What a Graph error means for the post (the contract's classes, auth split in two)."""
+    """What a Graph error means for the post (the error classes, auth split in two)."""
 
     PERMANENT = "P"
     RETRY = "T-safe"
@@ -124,7 +137,7 @@ def _regain_minutes(header: str | None) -> int | None:
     return max(known) if known else None
 
 
-# Contract §1.4. 190's subcodes: 463 expired and 467 logged out are fixed by logging in again;
+# 190's subcodes: 463 expired and 467 logged out are fixed by logging in again;
 # the others (458 app removed, 459 checkpoint, 460 password changed, 464 unconfirmed user,
 # 492 no longer a Page admin, 493 app unused for 90 days) mean access was withdrawn.
 _EXPIRED_SUBCODES = (None, 463, 467)
@@ -132,7 +145,7 @@ _RATE_LIMIT_CODES = (4, 17, 32, 341, 613)
 
 
 def classify(error: GraphError, *, publishes: bool) -> Verdict:
-    """Facebook's classification of a Graph error (contract §1.4); `publishes`: the call can publish."""
+    """Facebook's classification of a Graph error; `publishes`: the call can publish."""
     code = error.code
     if code in (102, 104) or (code == 190 and error.subcode in _EXPIRED_SUBCODES):
         return Verdict.EXPIRED
@@ -222,6 +235,7 @@ class GraphClient:
         display_name: str,
         token: str,
         classify: Classifier,
+        oauth: OAuthToken | None = None,
     ) -> None:
         # Registering makes every message built from platform text mask the token, even when
         # this adapter runs outside the publisher (which registers decrypted tokens itself).
@@ -229,8 +243,14 @@ class GraphClient:
         self.ctx = ctx
         self.platform = platform
         self.display_name = display_name
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._token = token
+        self._oauth = oauth
         self._classify = classify
+
+    @property
+    def token(self) -> str:
+        """The token to send now (a refreshed one after an Instagram Login refresh)."""
+        return self._oauth.token if self._oauth is not None else self._token
 
     def get(self, url: str, **params: str) -> dict[str, Any]:
         """A read: never publishes, so every transient failure is safe to retry."""
@@ -240,17 +260,57 @@ class GraphClient:
         """A form POST; `publishes` marks a call after which the post may be public."""
         return self._call("POST", url, publishes=publishes, data=data)
 
-    def _call(self, method: str, url: str, *, publishes: bool, **kwargs: Any) -> dict[str, Any]:
+    def upload(self, url: str, file_url: str) -> None:
+        """Hand a video's public URL to a Reels/stories upload_url (Meta fetches it from there).
+
+        The upload host wants `Authorization: OAuth <token>` and answers its own error shape
+        (`debug_info` with a `retriable` flag) besides Graph errors. Nothing is published yet.
+        """
         response = send(
             self.ctx,
             self.platform,
-            method,
+            "POST",
             url,
-            publishes=publishes,
+            publishes=False,
             what=self.display_name,
-            headers=self._headers,
-            **kwargs,
+            headers={"Authorization": f"OAuth {self.token}", "file_url": file_url},
         )
+        body = _json_object(response)
+        if response.is_success and body.get("success") is True:
+            return
+        if isinstance(body.get("error"), dict):
+            error = GraphError.from_response(response)
+            verdict = self._classify(error, publishes=False)
+            raise typed_error(self.platform, self.display_name, error, verdict, self.ctx.now())
+        found = body.get("debug_info")
+        info: dict[str, Any] = found if isinstance(found, dict) else {}
+        said = platform_text(info.get("message") or response.reason_phrase, 200)
+        detail = platform_text(f"upload: HTTP {response.status_code} {info.get('type') or ''}: {said}")
+        if response.status_code >= 500 or response.status_code == 429 or info.get("retriable") is True:
+            raise RetryableError(
+                self.platform,
+                f"{self.display_name} could not receive the video for now; nothing was published.",
+                detail=detail,
+            )
+        raise PermanentError(
+            self.platform, f"{self.display_name} could not take the video: {said}", detail=detail
+        )
+
+    def _call(self, method: str, url: str, *, publishes: bool, **kwargs: Any) -> dict[str, Any]:
+        def call() -> httpx.Response:
+            return send(
+                self.ctx,
+                self.platform,
+                method,
+                url,
+                publishes=publishes,
+                what=self.display_name,
+                headers={"Authorization": f"Bearer {self.token}"},
+                **kwargs,
+            )
+
+        # A 190 means the call was refused untouched, so repeating it (even a publish) is safe.
+        response = call() if self._oauth is None else self._oauth.authorized(call, curable=token_refused)
         if response.is_success:
             try:
                 body = response.json()
@@ -265,3 +325,16 @@ class GraphClient:
             error = GraphError.from_response(response)
         verdict = self._classify(error, publishes=publishes)
         raise typed_error(self.platform, self.display_name, error, verdict, self.ctx.now())
+
+
+def token_refused(response: httpx.Response) -> bool:
+    """Whether a reply is Graph's code 190 (the token was not accepted): a refresh may cure it."""
+    return not response.is_success and GraphError.from_response(response).code == 190
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,7 +1,11 @@
 """Facebook's entry in the adapter matrix: the Graph simulator, a media host and a Page.
 
 Also what Instagram's harness and both adapters' unit tests share: serving the Graph
-simulator (`serve_graph`) and a recorded AdapterContext around it (`graph_stack`).
+simulators (`serve_graph`: graph.facebook.com and graph.instagram.com) and a recorded
+AdapterContext around them (`graph_stack`).
+
+Matrix kinds are post kinds with an optional variant after a colon: "story:video" is a story
+whose one media file is a video, "carousel:mixed" a carousel of images and videos.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from devstack.simulators.media import MediaHost
 from services.platforms.base import (
     CAROUSEL,
     IMAGE,
+    LINK,
+    MEDIA_IMAGE,
+    MEDIA_VIDEO,
+    REEL,
+    STORY,
     TEXT,
     VIDEO,
     Adapter,
@@ -40,19 +49,23 @@ PAGE_TOKEN = "EAAGm0PX4ZCpsBAPageTokenForTests0123456789"
 
 @dataclass
 class GraphRunning(Running):
-    """A running Graph simulator plus the media host whose URLs jobs point at."""
+    """The running Graph simulators (Facebook's and Instagram Login's) and the media host."""
 
     media_url: str
+    facebook_graph: GraphSimulator  # graph.facebook.com (also Instagram with Facebook Login)
+    instagram_graph: GraphSimulator  # graph.instagram.com (Instagram Login)
 
 
 @contextmanager
 def serve_graph(connection: Connection, adapter: Adapter) -> Iterator[GraphRunning]:
-    """Serve a GraphSimulator and a MediaHost on loopback for one test."""
+    """Serve both Graph simulators and a MediaHost on loopback for one test."""
     simulator = GraphSimulator(video_polls=2)
-    with serve(simulator) as graph, serve(MediaHost()) as media:
+    login = GraphSimulator(video_polls=2, instagram_login=True)
+    with serve(simulator) as graph, serve(login) as instagram, serve(MediaHost()) as media:
         settings = PlatformSettings(
             meta_graph_url=f"{graph.url}/v27.0",
             meta_graph_video_url=f"{graph.url}/v27.0",
+            instagram_graph_url=f"{instagram.url}/v27.0",
             http_timeout_s=CLIENT_TIMEOUT_S,
             instagram_poll_interval_s=0.0,
             instagram_poll_max=5,
@@ -63,27 +76,46 @@ def serve_graph(connection: Connection, adapter: Adapter) -> Iterator[GraphRunni
             connection=connection,
             adapter=adapter,
             media_url=media.url,
+            facebook_graph=simulator,
+            instagram_graph=login,
         )
+
+
+def split_kind(label: str) -> tuple[str, str]:
+    """A matrix kind label as (post kind, variant): "story:video" → ("story", "video")."""
+    kind, _, variant = label.partition(":")
+    return kind, variant
+
+
+def media_of(
+    running: Running, label: str, image_ext: str = ".jpg"
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Media URLs on the running host for a job of kind `label`, and what each one holds."""
+    assert isinstance(running, GraphRunning)
+    base = f"{running.media_url}/media"
+    kind, variant = split_kind(label)
+    if kind == IMAGE or (kind == STORY and variant != "video"):
+        return (f"{base}/photo{image_ext}",), (MEDIA_IMAGE,)
+    if kind == CAROUSEL and variant == "mixed":
+        urls = (f"{base}/slide1{image_ext}", f"{base}/clip1.mp4", f"{base}/clip2.mp4")
+        return urls, (MEDIA_IMAGE, MEDIA_VIDEO, MEDIA_VIDEO)
+    if kind == CAROUSEL:
+        return tuple(f"{base}/slide{i}{image_ext}" for i in range(1, 4)), (MEDIA_IMAGE,) * 3
+    if kind in (VIDEO, REEL, STORY):
+        return (f"{base}/clip.mp4",), (MEDIA_VIDEO,)
+    return (), ()
 
 
 def media_urls(running: Running, kind: str, image_ext: str = ".jpg") -> tuple[str, ...]:
     """Media on the running host for a job of `kind` (none for text)."""
-    assert isinstance(running, GraphRunning)
-    base = f"{running.media_url}/media"
-    if kind == IMAGE:
-        return (f"{base}/photo{image_ext}",)
-    if kind == CAROUSEL:
-        return tuple(f"{base}/slide{i}{image_ext}" for i in range(1, 4))
-    if kind == VIDEO:
-        return (f"{base}/clip.mp4",)
-    return ()
+    return media_of(running, kind, image_ext)[0]
 
 
 class FacebookHarness:
     """Facebook Page posts through the Graph simulator."""
 
     platform = "facebook"
-    kinds = (TEXT, IMAGE, CAROUSEL, VIDEO)
+    kinds = (TEXT, LINK, IMAGE, CAROUSEL, VIDEO, REEL, STORY, "story:video")
 
     def start(self) -> AbstractContextManager[GraphRunning]:
         connection = Connection(
@@ -97,19 +129,33 @@ class FacebookHarness:
         return serve_graph(connection, FacebookAdapter())
 
     def job(self, running: Running, kind: str) -> PublishJob:
-        text = f"Matrix {kind} post for Facebook: see https://example.com/news\n\n#matrix #{kind}"
+        post_kind, variant = split_kind(kind)
+        tag = post_kind + variant
+        text = f"Matrix {kind} post for Facebook: see https://example.com/news\n\n#matrix #{tag}"
+        urls, kinds = media_of(running, kind)
         return PublishJob(
-            ref=f"created_content/facebook-{kind}",
-            kind=kind,
+            ref=f"created_content/facebook-{tag}",
+            kind=post_kind,
             title="",
             text=text,
             body=text,
-            hashtags=("matrix", kind),
-            media_urls=media_urls(running, kind),
+            hashtags=("matrix", tag),
+            media_urls=urls,
+            media_kinds=kinds,
+            link="https://example.com/news" if post_kind == LINK else None,
         )
 
     def publish_step(self, kind: str) -> str:
-        return {TEXT: "feed", IMAGE: "photos", CAROUSEL: "feed", VIDEO: "videos"}[kind]
+        return {
+            TEXT: "feed",
+            LINK: "feed",
+            IMAGE: "photos",
+            CAROUSEL: "feed",
+            VIDEO: "videos",
+            REEL: "reels_finish",
+            STORY: "photo_stories",
+            "story:video": "video_stories_finish",
+        }[kind]
 
 
 HARNESS = FacebookHarness()

@@ -1,4 +1,5 @@
-"""The Graph simulator checked against the contract (platform_apis.md §1, §2, §6.1) with plain httpx."""
+"""The Graph simulators (graph.facebook.com and graph.instagram.com) checked with plain httpx against
+the platform behaviour described in docs/platforms/facebook.md and docs/platforms/instagram.md."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def graph() -> Iterator[Graph]:
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
-    """The `error` object, after checking it has the §1.4 shape."""
+    """The `error` object, after checking it has the Graph error shape."""
     error = response.json()["error"]
     assert set(error) >= {"message", "type", "code", "fbtrace_id"}
     assert isinstance(error["code"], int)
@@ -464,14 +465,17 @@ def test_carousel_children_must_be_unused_items(graph: Graph) -> None:
     assert error_of(reused)["code"] == 24
 
 
-def test_carousel_is_as_ready_as_its_children(graph: Graph) -> None:
-    """A carousel with a processing video item is IN_PROGRESS until the item finishes."""
+def test_video_carousel_items_are_polled_like_reels(graph: Graph) -> None:
+    """A VIDEO item processes over status reads; the parent is refused (9007/2207027) until it is FINISHED."""
     image = create(graph, image_url=graph.image(), is_carousel_item="true").json()["id"]
     video = create(
         graph, media_type="VIDEO", video_url=f"{graph.media}/media/clip.mp4", is_carousel_item="true"
     ).json()["id"]
+    early = create(graph, media_type="CAROUSEL", children=f"{image},{video}", caption="mix")
+    assert (error_of(early)["code"], error_of(early)["error_subcode"]) == (9007, 2207027)
+    assert [status_of(graph, video) for _ in range(3)] == ["IN_PROGRESS", "IN_PROGRESS", "FINISHED"]
     parent = create(graph, media_type="CAROUSEL", children=f"{image},{video}", caption="mix").json()["id"]
-    assert [status_of(graph, parent) for _ in range(3)] == ["IN_PROGRESS", "IN_PROGRESS", "FINISHED"]
+    assert status_of(graph, parent) == "FINISHED"
     media_id = publish(graph, parent).json()["id"]
     assert graph.sim.created[0]["id"] == media_id
     assert len(graph.sim.created[0]["media"]) == 2
@@ -566,6 +570,27 @@ def test_faults_match_their_step_only(graph: Graph) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "step", "form"),
+    [
+        ("POST", f"/v27.0/{PAGE}/video_reels", "reels_start", {"upload_phase": "start"}),
+        ("POST", f"/v27.0/{PAGE}/video_reels", "reels_finish", {"upload_phase": "finish"}),
+        ("POST", f"/v27.0/{PAGE}/video_stories", "video_stories_start", {"upload_phase": "start"}),
+        ("POST", f"/v27.0/{PAGE}/video_stories", "video_stories_finish", {"upload_phase": "finish"}),
+        ("POST", f"/v27.0/{PAGE}/video_reels", "other", {}),
+        ("POST", "/video-upload/v27.0/123", "video_upload", {}),
+        ("POST", f"/v27.0/{PAGE}/photo_stories", "photo_stories", {}),
+        ("GET", f"/v27.0/{PAGE}/stories", "stories", {}),
+    ],
+)
+def test_new_step_names(method: str, path: str, step: str, form: dict[str, str]) -> None:
+    """Reels and stories calls map to their step names (the upload phase decides start or finish)."""
+    from devstack.simulators.base import Request
+
+    request = Request(method=method, path=path, query={}, headers={}, body=b"", form=form)
+    assert GraphSimulator().step_of(request) == step
+
+
+@pytest.mark.parametrize(
     ("method", "path", "step"),
     [
         ("POST", f"/v27.0/{PAGE}/feed", "feed"),
@@ -587,3 +612,295 @@ def test_step_names(method: str, path: str, step: str) -> None:
 
     request = Request(method=method, path=path, query={}, headers={}, body=b"")
     assert GraphSimulator().step_of(request) == step
+
+
+# ---- Facebook reels, stories and links -------------------------------------------------------
+
+
+def start(graph: Graph, edge: str = "video_reels", page: str = PAGE) -> dict[str, str]:
+    """upload_phase=start on a Page's video_reels / video_stories."""
+    reply = graph.post(f"/{page}/{edge}", upload_phase="start")
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def upload(graph: Graph, upload_url: str, scheme: str = "OAuth", **headers: str) -> httpx.Response:
+    """POST to an upload_url the simulator handed out, with the token under `scheme`."""
+    return graph.http.post(upload_url, headers={"Authorization": f"{scheme} {TOKEN}", **headers})
+
+
+def finish(graph: Graph, video_id: str, edge: str = "video_reels", **data: Any) -> httpx.Response:
+    """upload_phase=finish (reels publish with video_state=PUBLISHED)."""
+    if edge == "video_reels":
+        data.setdefault("video_state", "PUBLISHED")
+    return graph.post(f"/{PAGE}/{edge}", upload_phase="finish", video_id=video_id, **data)
+
+
+def test_reel_start_upload_finish_and_status_phases(graph: Graph) -> None:
+    """start gives a video id and an upload_url back to the simulator; finish publishes; status advances."""
+    started = start(graph)
+    video_id = started["video_id"]
+    assert set(started) == {"video_id", "upload_url"}
+    served = str(graph.http.base_url).removesuffix("/").removesuffix("/v27.0")
+    assert started["upload_url"] == f"{served}/video-upload/v27.0/{video_id}"
+    clip = f"{graph.media}/media/clip.mp4"
+    reply = upload(graph, started["upload_url"], file_url=clip)
+    assert reply.json() == {"success": True}
+    status = graph.get(f"/{video_id}", fields="status").json()["status"]
+    assert status["video_status"] == "upload_complete"
+    assert status["publishing_phase"]["status"] == "not_started"
+    assert graph.sim.created == []
+    assert finish(graph, video_id, description="Watch").json() == {"success": True}
+    phases = [graph.get(f"/{video_id}", fields="status").json()["status"] for _ in range(3)]
+    assert [p["processing_phase"]["status"] for p in phases] == ["in_progress", "in_progress", "complete"]
+    assert [p["publishing_phase"]["status"] for p in phases] == ["not_started", "not_started", "complete"]
+    assert phases[-1]["publishing_phase"]["publish_status"] == "published"
+    assert graph.sim.created == [
+        {"platform": "facebook", "id": video_id, "kind": "reel", "text": "Watch", "media": [clip]}
+    ]
+
+
+def test_reel_finish_takes_only_its_own_uploaded_videos_once(graph: Graph) -> None:
+    """Unknown ids, another edge's or Page's ids, finish before upload and a second finish are all 100."""
+    assert error_of(finish(graph, "999"))["code"] == 100
+    story = start(graph, "video_stories")
+    assert error_of(finish(graph, story["video_id"]))["code"] == 100
+    other_page = start(graph, page="555")
+    upload(graph, other_page["upload_url"], file_url=f"{graph.media}/media/clip.mp4")
+    assert error_of(finish(graph, other_page["video_id"]))["code"] == 100
+    started = start(graph)
+    early = finish(graph, started["video_id"])
+    assert (error_of(early)["code"], error_of(early)["message"]) == (
+        100,
+        "(#100) The video has not been uploaded yet",
+    )
+    upload(graph, started["upload_url"], file_url=f"{graph.media}/media/clip.mp4")
+    assert finish(graph, started["video_id"]).status_code == 200
+    assert error_of(finish(graph, started["video_id"]))["code"] == 100
+    assert len(graph.sim.created) == 1
+
+
+def test_upload_wants_oauth_and_a_file_url_or_the_bytes(graph: Graph) -> None:
+    """The upload host needs Authorization: OAuth; it takes file_url, or bytes with offset 0 and file_size."""
+    started = start(graph)
+    clip = f"{graph.media}/media/clip.mp4"
+    bearer = upload(graph, started["upload_url"], scheme="Bearer", file_url=clip)
+    assert bearer.status_code == 401
+    assert bearer.json()["debug_info"]["retriable"] is False
+    assert upload(graph, started["upload_url"]).status_code == 400
+    wrong_size = graph.http.post(
+        started["upload_url"],
+        content=b"0123456789",
+        headers={"Authorization": "OAuth page-token", "offset": "0", "file_size": "11"},
+    )
+    assert wrong_size.status_code == 400
+    assert not graph.sim.upload_videos[started["video_id"]].uploaded
+    raw = graph.http.post(
+        started["upload_url"],
+        content=b"0123456789",
+        headers={"Authorization": "OAuth page-token", "offset": "0", "file_size": "10"},
+    )
+    assert raw.json() == {"success": True}
+    missing = upload(graph, start(graph)["upload_url"], file_url=f"{graph.media}/missing/clip.mp4")
+    assert (missing.status_code, missing.json()["debug_info"]["type"]) == (400, "FetchFailed")
+
+
+def test_video_story_is_listed_with_its_media_id(graph: Graph) -> None:
+    """A finished video story answers its post_id and shows on /{page}/stories with the video id."""
+    started = start(graph, "video_stories")
+    clip = f"{graph.media}/media/clip.mp4"
+    upload(graph, started["upload_url"], file_url=clip)
+    reply = finish(graph, started["video_id"], edge="video_stories")
+    body = reply.json()
+    assert body["success"] is True
+    assert body["post_id"].startswith(f"{PAGE}_")
+    (story,) = graph.get(f"/{PAGE}/stories").json()["data"]
+    assert (story["post_id"], story["media_id"], story["media_type"], story["status"]) == (
+        body["post_id"],
+        started["video_id"],
+        "video",
+        "PUBLISHED",
+    )
+    assert graph.sim.created == [
+        {"platform": "facebook", "id": body["post_id"], "kind": "video_story", "text": "", "media": [clip]}
+    ]
+
+
+def test_photo_stories_take_an_unpublished_photo_of_the_page_once(graph: Graph) -> None:
+    """photo_stories refuses unknown, published, other Pages' and used photos (100); a good one once."""
+    assert error_of(graph.post(f"/{PAGE}/photo_stories", photo_id="999"))["code"] == 100
+    public = graph.post(f"/{PAGE}/photos", url=graph.image()).json()["id"]
+    assert error_of(graph.post(f"/{PAGE}/photo_stories", photo_id=public))["code"] == 100
+    elsewhere = graph.post("/555/photos", url=graph.image(), published="false").json()["id"]
+    assert error_of(graph.post(f"/{PAGE}/photo_stories", photo_id=elsewhere))["code"] == 100
+    photo = graph.post(f"/{PAGE}/photos", url=graph.image("story.jpg"), published="false").json()["id"]
+    body = graph.post(f"/{PAGE}/photo_stories", photo_id=photo).json()
+    assert body["success"] is True
+    assert error_of(graph.post(f"/{PAGE}/photo_stories", photo_id=photo))["code"] == 100
+    assert graph.sim.created[-1] == {
+        "platform": "facebook",
+        "id": body["post_id"],
+        "kind": "photo_story",
+        "text": "",
+        "media": [graph.image("story.jpg")],
+    }
+    (story,) = graph.get(f"/{PAGE}/stories", fields="post_id,media_id").json()["data"]
+    assert (story["post_id"], story["media_id"]) == (body["post_id"], photo)
+
+
+def test_feed_keeps_the_link(graph: Graph) -> None:
+    """A feed post with a link is recorded as a link post carrying the link."""
+    post_id = graph.post(f"/{PAGE}/feed", message="Read this", link="https://example.com/a").json()["id"]
+    assert graph.sim.created == [
+        {
+            "platform": "facebook",
+            "id": post_id,
+            "kind": "link",
+            "text": "Read this",
+            "media": ["https://example.com/a"],
+        }
+    ]
+
+
+# ---- Instagram stories and reel options ------------------------------------------------------
+
+
+def test_image_story_ignores_the_caption(graph: Graph) -> None:
+    """STORIES with an image: no caption check or record; published on /stories, not /media."""
+    container = create(graph, media_type="STORIES", image_url=graph.image(), caption="x" * 3000).json()["id"]
+    media_id = publish(graph, container).json()["id"]
+    assert graph.sim.created == [
+        {"platform": "instagram", "id": media_id, "text": "", "media": [graph.image()], "kind": "story"}
+    ]
+    assert graph.get(f"/{IG}/media").json()["data"] == []
+    stories = graph.get(f"/{IG}/stories", fields="id,media_type,timestamp").json()["data"]
+    assert [(s["id"], s["media_type"]) for s in stories] == [(media_id, "IMAGE")]
+
+
+def test_video_story_processes_like_a_reel(graph: Graph) -> None:
+    """STORIES with a video is IN_PROGRESS for k reads; a PNG story is refused like any image."""
+    clip = f"{graph.media}/media/clip.mp4"
+    container = create(graph, media_type="STORIES", video_url=clip).json()["id"]
+    assert [status_of(graph, container) for _ in range(3)] == ["IN_PROGRESS", "IN_PROGRESS", "FINISHED"]
+    media_id = publish(graph, container).json()["id"]
+    assert graph.get(f"/{media_id}", fields="media_type").json()["media_type"] == "VIDEO"
+    png = create(graph, media_type="STORIES", image_url=graph.image("photo.png"))
+    assert error_of(png)["error_subcode"] == 2207005
+    item = create(graph, media_type="STORIES", image_url=graph.image(), is_carousel_item="true")
+    assert error_of(item)["error_subcode"] == 2207023
+
+
+def test_reel_records_cover_thumb_offset_and_share_to_feed(graph: Graph) -> None:
+    """A reel's cover_url, thumb_offset and share_to_feed are kept on its record."""
+    clip = f"{graph.media}/media/clip.mp4"
+    cover = graph.image("cover.jpg")
+    container = create(
+        graph,
+        media_type="REELS",
+        video_url=clip,
+        caption="r",
+        cover_url=cover,
+        thumb_offset="1500",
+        share_to_feed="false",
+    ).json()["id"]
+    for _ in range(3):
+        status_of(graph, container)
+    media_id = publish(graph, container).json()["id"]
+    assert graph.sim.created == [
+        {
+            "platform": "instagram",
+            "id": media_id,
+            "text": "r",
+            "media": [clip],
+            "kind": "reel",
+            "cover_url": cover,
+            "thumb_offset": 1500,
+            "share_to_feed": False,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "subcode"), [("thumb_offset", "soon", 2207057), ("cover_url", "cover.png", 2207005)]
+)
+def test_reel_options_are_checked(graph: Graph, field: str, value: str, subcode: int) -> None:
+    """A thumb_offset that is no number (100/2207057) or a non-JPEG cover (2207005) is refused."""
+    clip = f"{graph.media}/media/clip.mp4"
+    reply = create(graph, media_type="REELS", video_url=clip, caption="r", **{field: value})
+    assert error_of(reply)["error_subcode"] == subcode
+
+
+# ---- graph.instagram.com (Instagram Login) ---------------------------------------------------
+
+
+@pytest.fixture
+def login() -> Iterator[Graph]:
+    clock = FakeClock()
+    sim = GraphSimulator(video_polls=2, clock=clock, instagram_login=True)
+    with (
+        serve(sim) as server,
+        serve(MediaHost()) as media,
+        httpx.Client(base_url=f"{server.url}/v27.0", timeout=5, verify=TLS) as http,
+    ):
+        yield Graph(sim, http, media.url, clock)
+
+
+IG_LOGIN_TOKEN = "IGAAlogin-token"
+
+
+def test_each_host_takes_only_its_own_tokens(graph: Graph, login: Graph) -> None:
+    """graph.instagram.com refuses EAA… tokens and graph.facebook.com IG… tokens, both with 190."""
+    eaa = login.get(f"/{IG}/content_publishing_limit", token="EAAfacebook-token")
+    assert (eaa.status_code, error_of(eaa)["code"]) == (400, 190)
+    ig = graph.get(f"/{IG}/content_publishing_limit", token=IG_LOGIN_TOKEN)
+    assert (ig.status_code, error_of(ig)["code"]) == (400, 190)
+    assert login.get(f"/{IG}/content_publishing_limit", token=IG_LOGIN_TOKEN).status_code == 200
+
+
+def test_instagram_login_publishes_like_the_graph(login: Graph) -> None:
+    """Containers, publish and permalink work the same on graph.instagram.com."""
+    container = create(login, image_url=login.image(), caption="Hi", token=IG_LOGIN_TOKEN)
+    media_id = login.post(f"/{IG}/media_publish", token=IG_LOGIN_TOKEN, creation_id=container.json()["id"])
+    assert media_id.status_code == 200
+    assert [c["id"] for c in login.sim.created] == [media_id.json()["id"]]
+
+
+@pytest.mark.parametrize("edge", ["feed", "photos", "videos", "video_reels", "photo_stories"])
+def test_instagram_login_has_no_page_edges(login: Graph, edge: str) -> None:
+    """Page edges do not exist on graph.instagram.com: 100/33, nothing created."""
+    reply = login.post(f"/{PAGE}/{edge}", token=IG_LOGIN_TOKEN, message="x", url=login.image())
+    error = error_of(reply)
+    assert (error["code"], error["error_subcode"]) == (100, 33)
+    assert login.sim.created == []
+
+
+def test_me_gives_the_professional_account_id(login: Graph, graph: Graph) -> None:
+    """GET /me answers user_id (the account id used in paths) and username; not on the Facebook host."""
+    me = login.get("/me", token=IG_LOGIN_TOKEN, fields="user_id,username").json()
+    assert me["user_id"] == login.sim.me_user_id
+    assert me["username"]
+    assert error_of(graph.get("/me", fields="user_id"))["code"] == 100
+
+
+def test_refresh_access_token(login: Graph) -> None:
+    """refresh_access_token trades a live or stale token for a new one; an expired one gets 190."""
+    root = str(login.http.base_url).replace("/v27.0", "")
+    stale = "IGAAstale-abc"
+    assert error_of(login.get(f"/{IG}/content_publishing_limit", token=stale))["code"] == 190
+    reply = login.http.get(
+        f"{root}/refresh_access_token",
+        params={"grant_type": "ig_refresh_token"},
+        headers={"Authorization": f"Bearer {stale}"},
+    )
+    body = reply.json()
+    assert (body["token_type"], body["expires_in"]) == ("bearer", 5183944)
+    assert body["access_token"].startswith("IGAA")
+    assert login.sim.refreshes == [body["access_token"]]
+    assert login.get(f"/{IG}/content_publishing_limit", token=body["access_token"]).status_code == 200
+    expired = login.http.get(
+        f"{root}/refresh_access_token",
+        params={"grant_type": "ig_refresh_token", "access_token": "IGAAexpired-abc"},
+    )
+    assert (error_of(expired)["code"], error_of(expired)["error_subcode"]) == (190, 463)
+    wrong_grant = login.get("/refresh_access_token", token=IG_LOGIN_TOKEN, grant_type="nope")
+    assert error_of(wrong_grant)["code"] == 100

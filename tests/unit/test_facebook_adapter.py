@@ -23,11 +23,16 @@ from services.errors import (
 from services.platforms.base import (
     CAROUSEL,
     IMAGE,
+    LINK,
+    MEDIA_VIDEO,
+    REEL,
+    STORY,
     TEXT,
     VIDEO,
 )
 from services.platforms.facebook import FacebookAdapter, _created_before
 from services.platforms.graph_errors import GraphError, NotReadyError, Verdict, classify, typed_error
+from services.policy import FAILED, RetryRules, outcome_for_error
 from tests.adapters.harness import CLIENT_TIMEOUT_S, SLOW_DELAY_S
 from tests.adapters.harness_facebook import HARNESS, PAGE_ID, PAGE_TOKEN, GraphStack, graph_stack
 
@@ -85,7 +90,7 @@ CLASSIFICATION = [
 def test_classify(
     code: int | None, subcode: int | None, transient: bool, status: int, publishes: bool, verdict: Verdict
 ) -> None:
-    """Graph errors are classified by code and subcode as in contract §1.4."""
+    """Graph errors are classified by code and subcode (docs/platforms/facebook.md)."""
     error = GraphError(status, code, subcode, "message", is_transient=transient)
     assert classify(error, publishes=publishes) is verdict
 
@@ -225,7 +230,7 @@ def test_video_uses_the_video_host_and_a_full_permalink(stack: GraphStack) -> No
     assert len(stack.sim.created) == 1
 
 
-@pytest.mark.parametrize("kind", [TEXT, IMAGE, CAROUSEL, VIDEO])
+@pytest.mark.parametrize("kind", [TEXT, LINK, IMAGE, CAROUSEL, VIDEO])
 def test_sending_is_recorded_right_before_the_publishing_call(stack: GraphStack, kind: str) -> None:
     """progress.sending() comes after the uploads and the remembered send time, just before the send."""
     stack.publish(stack.job(kind))
@@ -237,11 +242,12 @@ def test_sending_is_recorded_right_before_the_publishing_call(stack: GraphStack,
 
 def test_the_token_is_never_in_a_url(stack: GraphStack) -> None:
     """Every call carries the token in the Authorization header and none in the URL or query."""
-    for kind in (TEXT, IMAGE, CAROUSEL, VIDEO):
+    for kind in HARNESS.kinds:
         stack.publish(stack.job(kind, text=f"{kind} post"))
     assert stack.sim.requests
     for request in stack.sim.requests:
-        assert request.headers["authorization"] == f"Bearer {PAGE_TOKEN}"
+        scheme = "OAuth" if stack.sim.step_of(request) == "video_upload" else "Bearer"
+        assert request.headers["authorization"] == f"{scheme} {PAGE_TOKEN}"
         assert PAGE_TOKEN not in request.path
         assert "access_token" not in request.query
         assert "access_token" not in request.form
@@ -368,14 +374,75 @@ def test_applied_but_failed_is_found_not_resent(stack: GraphStack, kind: str, fa
 
 
 @pytest.mark.parametrize("fault", ["server_error", "reset_before"])
-@pytest.mark.parametrize("kind", [TEXT, IMAGE, CAROUSEL, VIDEO])
-def test_not_applied_is_retryable_after_checking(stack: GraphStack, kind: str, fault: str) -> None:
-    """A failed publishing call whose post is not on the Page raises RetryableError, not a resend."""
+@pytest.mark.parametrize("kind", [TEXT, LINK, IMAGE, CAROUSEL, VIDEO])
+def test_not_found_once_stays_ambiguous(stack: GraphStack, kind: str, fault: str) -> None:
+    """A failed publishing call whose post is not on the Page 5 s later is still ambiguous (issue #6)."""
     stack.sim.inject(fault, step=HARNESS.publish_step(kind))
-    with pytest.raises(RetryableError, match="nothing was published"):
+    with pytest.raises(AmbiguousError, match="may or may not have been published"):
         stack.publish(stack.job(kind))
     assert stack.sim.created == []
     assert len(stack.calls("published_posts")) == 1
+
+
+def test_not_found_on_the_last_attempt_is_surfaced_not_rescheduled(stack: GraphStack) -> None:
+    """On the last attempt, a post not found once is surfaced ("check your account"), never "reschedule"."""
+    stack.sim.inject("server_error", step="feed")
+    with pytest.raises(PlatformError) as caught:
+        stack.publish(stack.job(TEXT))
+    outcome = outcome_for_error(
+        caught.value, display_name="Facebook", attempts_so_far=2, now=NOW, rules=RetryRules(max_attempts=3)
+    )
+    assert outcome.status == FAILED
+    assert "It was not sent again, to avoid a duplicate" in outcome.message
+    assert "reschedule the post only if it is not there" in outcome.message
+
+
+def test_the_next_attempt_looks_again_and_finds_a_late_post(stack: GraphStack) -> None:
+    """A post that shows up after the first look is found by the next attempt, not sent twice."""
+    job = stack.job(TEXT)
+    stack.sim.inject("server_error", step="feed")
+    with pytest.raises(AmbiguousError):
+        stack.publish(job)
+    late = httpx.post(  # the post Facebook made after all, seen late
+        f"{stack.running.settings.meta_graph_url}/{PAGE_ID}/feed",
+        data={"message": job.text},
+        headers={"Authorization": "Bearer t"},
+    ).json()["id"]
+    sending_at = datetime.now(UTC)
+    again = stack.publish(
+        replace(job, sending_started=True, sending_at=sending_at, resume=dict(stack.recorder.remembered))
+    )
+    assert again.post_id == late
+    assert len(stack.calls("feed")) == 2  # the failed one and the late one made above; no resend
+    assert len(stack.calls("published_posts")) == 2
+
+
+def test_the_next_attempt_sends_once_when_the_page_still_has_nothing(stack: GraphStack) -> None:
+    """An ambiguous post still absent at the next attempt's look is sent then, once."""
+    job = stack.job(TEXT)
+    stack.sim.inject("server_error", step="feed")
+    with pytest.raises(AmbiguousError):
+        stack.publish(job)
+    result = stack.publish(
+        replace(
+            job, sending_started=True, sending_at=datetime.now(UTC), resume=dict(stack.recorder.remembered)
+        )
+    )
+    assert [c["id"] for c in stack.sim.created] == [result.post_id]
+    assert len(stack.calls("feed")) == 2
+
+
+def test_reconciliation_looks_from_the_sending_mark(stack: GraphStack) -> None:
+    """With no remembered send time, the look starts 5 min before job.sending_at, not a week back."""
+    stack.sim.clock = lambda: time.time() - 3600  # an older post with the same words
+    old = stack.publish(stack.job(IMAGE))
+    stack.sim.clock = time.time
+    sending_at = datetime.now(UTC) - timedelta(minutes=1)
+    result = stack.publish(stack.job(IMAGE, sending_started=True, sending_at=sending_at))
+    read = stack.calls("published_posts")[-1]
+    assert int(read.query["since"]) == int((sending_at - timedelta(minutes=5)).timestamp())
+    assert result.post_id != old.post_id
+    assert len(stack.sim.created) == 2
 
 
 def test_timeout_after_apply_is_found(stack: GraphStack) -> None:
@@ -425,7 +492,7 @@ def test_reconciliation_ignores_other_posts(stack: GraphStack) -> None:
     """A different post on the Page is not mistaken for ours."""
     stack.publish(stack.job(TEXT, text="Another post"))
     stack.sim.inject("server_error", step="feed")
-    with pytest.raises(RetryableError):
+    with pytest.raises(AmbiguousError):
         stack.publish(stack.job(TEXT))
     assert len(stack.sim.created) == 1
 
@@ -433,7 +500,7 @@ def test_reconciliation_ignores_other_posts(stack: GraphStack) -> None:
 def test_reconciliation_looks_from_just_before_the_send(stack: GraphStack) -> None:
     """The published_posts read asks for posts since the remembered send time, with fields."""
     stack.sim.inject("server_error", step="feed")
-    with pytest.raises(RetryableError):
+    with pytest.raises(AmbiguousError):
         stack.publish(stack.job(TEXT))
     (read,) = stack.calls("published_posts")
     sent_after = stack.recorder.remembered["sent_after"]
@@ -500,10 +567,10 @@ def test_resume_reuses_remembered_photo_ids(stack: GraphStack) -> None:
 
 
 def test_slow_platform_applies_late_and_the_next_attempt_finds_it(stack: GraphStack) -> None:
-    """A send that times out before Facebook applies it is retryable; the retry finds the post."""
+    """A send that times out before Facebook applies it is ambiguous; the retry finds the post."""
     stack.sim.inject("slow_before", step="feed", delay=SLOW_DELAY_S)
     job = stack.job(TEXT)
-    with pytest.raises(RetryableError):
+    with pytest.raises(AmbiguousError):
         stack.publish(job)
     deadline = time.monotonic() + 5
     while not stack.sim.created and time.monotonic() < deadline:
@@ -513,3 +580,259 @@ def test_slow_platform_applies_late_and_the_next_attempt_finds_it(stack: GraphSt
     assert result.post_id == created["id"]
     assert len(stack.sim.created) == 1
     assert len(stack.calls("feed")) == 1
+
+
+# ---- link posts ------------------------------------------------------------------------------
+
+
+def test_link_post_sends_message_and_link(stack: GraphStack) -> None:
+    """A link post is one /feed call with the text and the link, recorded as a link post."""
+    job = stack.job(LINK)
+    result = stack.publish(job)
+    (feed,) = stack.calls("feed")
+    assert (feed.form["message"], feed.form["link"]) == (job.text, job.link)
+    assert stack.sim.created == [
+        {"platform": "facebook", "id": result.post_id, "kind": "link", "text": job.text, "media": [job.link]}
+    ]
+
+
+# ---- reels -----------------------------------------------------------------------------------
+
+
+def test_reel_goes_through_the_reels_api(stack: GraphStack) -> None:
+    """start → upload (OAuth + file_url) → finish PUBLISHED with the text → status until published."""
+    job = stack.job(REEL)
+    result = stack.publish(job)
+    steps = [stack.sim.step_of(r) for r in stack.sim.requests]
+    assert steps == ["reels_start", "video_upload", "reels_finish"] + ["video_status"] * 3
+    (start,) = stack.calls("reels_start")
+    (upload,) = stack.calls("video_upload")
+    (finish,) = stack.calls("reels_finish")
+    assert start.form == {"upload_phase": "start"}
+    assert upload.headers["authorization"] == f"OAuth {PAGE_TOKEN}"
+    assert upload.headers["file-url"] == job.media_urls[0]
+    video_id = stack.recorder.remembered["video_id"]
+    assert upload.path.endswith(f"/video-upload/v27.0/{video_id}")
+    assert finish.form == {
+        "upload_phase": "finish",
+        "video_id": video_id,
+        "video_state": "PUBLISHED",
+        "description": job.text,
+    }
+    assert (result.post_id, result.url) == (video_id, f"https://www.facebook.com/reel/{video_id}")
+    assert stack.sim.created == [
+        {
+            "platform": "facebook",
+            "id": video_id,
+            "kind": "reel",
+            "text": job.text,
+            "media": list(job.media_urls),
+        }
+    ]
+
+
+def test_reel_video_id_is_remembered_before_the_upload(stack: GraphStack) -> None:
+    """The video id is noted the moment start answers; sending comes right before finish."""
+    stack.publish(stack.job(REEL))
+    notes = stack.recorder.notes
+    assert [next(iter(n[1])) if n[0] == "remember" else n[0] for n in notes] == [
+        "video_id",
+        "uploaded",
+        "sending",
+    ]
+    requests = stack.sim.requests
+    (upload,) = stack.calls("video_upload")
+    (finish,) = stack.calls("reels_finish")
+    assert stack.recorder.counted("remember")[0][1] == requests.index(upload)
+    assert stack.recorder.counted("sending") == [("sending", requests.index(finish))]
+
+
+@pytest.mark.parametrize("fault", ["error_after_apply", "reset_after"])
+def test_reel_finish_applied_but_failed_is_settled_by_its_status(stack: GraphStack, fault: str) -> None:
+    """A finish that failed after Facebook took it: the video's status says so; no second finish."""
+    stack.sim.inject(fault, step="reels_finish")
+    result = stack.publish(stack.job(REEL))
+    assert [c["id"] for c in stack.sim.created] == [result.post_id]
+    assert len(stack.calls("reels_finish")) == 1
+    assert len(stack.calls("reels_start")) == 1
+
+
+@pytest.mark.parametrize("fault", ["server_error", "reset_before"])
+def test_reel_finish_not_taken_is_finished_again_with_the_same_video(stack: GraphStack, fault: str) -> None:
+    """A finish the status shows was not taken is repeated for the same video, never a new start."""
+    stack.sim.inject(fault, step="reels_finish")
+    result = stack.publish(stack.job(REEL))
+    finishes = stack.calls("reels_finish")
+    assert [f.form["video_id"] for f in finishes] == [result.post_id] * 2
+    assert len(stack.calls("reels_start")) == 1
+    assert len(stack.sim.created) == 1
+
+
+def test_reel_resume_after_a_crash_never_starts_again(stack: GraphStack) -> None:
+    """An attempt resumed with a video id and the sending mark reads its status: published, done."""
+    first = stack.publish(stack.job(REEL))
+    before = len(stack.sim.requests)
+    again = stack.publish(stack.job(REEL, sending_started=True, resume=dict(stack.recorder.remembered)))
+    assert again == first
+    assert [stack.sim.step_of(r) for r in stack.sim.requests[before:]] == ["video_status"]
+
+
+def test_reel_resume_before_the_upload_uploads_the_same_video(stack: GraphStack) -> None:
+    """A video started by an earlier attempt is uploaded and finished, not started again."""
+    stack.sim.inject("server_error", step="video_upload")
+    job = stack.job(REEL)
+    with pytest.raises(RetryableError):
+        stack.publish(job)
+    result = stack.publish(replace(job, resume=dict(stack.recorder.remembered)))
+    assert len(stack.calls("reels_start")) == 1
+    assert len(stack.calls("video_upload")) == 2
+    assert result.post_id == stack.recorder.remembered["video_id"]
+    assert len(stack.sim.created) == 1
+
+
+def test_reel_still_processing_waits_for_a_later_run(stack: GraphStack) -> None:
+    """A reel still processing past the poll budget waits without an attempt; the next run confirms it."""
+    stack.sim.video_polls = 20
+    job = stack.job(REEL)
+    with pytest.raises(RetryableError) as caught:
+        stack.publish(job)
+    assert caught.value.counts_as_attempt is False
+    assert len(stack.sim.created) == 1
+    stack.sim.video_polls = 0
+    for video in stack.sim.upload_videos.values():
+        video.polls_left = 0
+    result = stack.publish(replace(job, sending_started=True, resume=dict(stack.recorder.remembered)))
+    assert result.post_id == stack.sim.created[0]["id"]
+    assert len(stack.calls("reels_finish")) == 1
+
+
+def test_reel_status_read_failing_after_a_failed_finish_is_ambiguous(stack: GraphStack) -> None:
+    """If neither the finish nor the status read answers, nobody knows: AmbiguousError."""
+    stack.sim.inject("error_after_apply", step="reels_finish")
+    stack.recorder.on_sending = lambda: stack.sim.inject("server_error", step="video_status")
+    with pytest.raises(AmbiguousError):
+        stack.publish(stack.job(REEL))
+    assert len(stack.calls("reels_finish")) == 1
+
+
+def test_reel_upload_refused_is_permanent_and_publishes_nothing(stack: GraphStack) -> None:
+    """A video the upload host cannot fetch fails the post with its words; nothing is finished."""
+    job = stack.job(REEL, media_urls=(f"{stack.running.media_url}/missing/clip.mp4",))
+    with pytest.raises(PermanentError, match="could not be fetched"):
+        stack.publish(job)
+    assert not stack.calls("reels_finish")
+    assert stack.sim.created == []
+
+
+def test_reel_upload_url_that_is_not_secure_never_gets_the_token(stack: GraphStack) -> None:
+    """An upload address that is plain http on another host is refused before the token is sent."""
+    video_id = start_reel(stack)
+    resume = {"video_id": video_id, "upload_url": "http://198.51.100.7/video-upload/v27.0/" + video_id}
+    with pytest.raises(RetryableError, match="not secure"):
+        stack.publish(stack.job(REEL, resume=resume))
+    assert not stack.calls("video_upload")
+    assert not stack.calls("reels_finish")
+
+
+def start_reel(stack: GraphStack) -> str:
+    """A reel upload session opened directly on the simulator; its video id."""
+    reply = httpx.post(
+        f"{stack.running.settings.meta_graph_url}/{PAGE_ID}/video_reels",
+        data={"upload_phase": "start"},
+        headers={"Authorization": "Bearer t"},
+    )
+    return str(reply.json()["video_id"])
+
+
+# ---- stories ---------------------------------------------------------------------------------
+
+
+def test_photo_story_is_an_unpublished_photo_then_photo_stories(stack: GraphStack) -> None:
+    """A photo story uploads the photo unpublished, then publishes it as a story, with no text."""
+    job = stack.job(STORY)
+    result = stack.publish(job)
+    (photo,) = stack.calls("photos")
+    assert photo.form == {"url": job.media_urls[0], "published": "false"}
+    (story,) = stack.calls("photo_stories")
+    assert story.form == {"photo_id": stack.recorder.remembered["story_photo_id"]}
+    assert stack.sim.created == [
+        {
+            "platform": "facebook",
+            "id": result.post_id,
+            "kind": "photo_story",
+            "text": "",
+            "media": list(job.media_urls),
+        }
+    ]
+    assert stack.recorder.events[-1] == ("sending", stack.sim.requests.index(story))
+
+
+def test_video_story_goes_through_video_stories(stack: GraphStack) -> None:
+    """A video story: start, upload, finish on video_stories; its post_id is the result."""
+    job = stack.job("story:video")
+    assert job.media_kind(0) == MEDIA_VIDEO
+    result = stack.publish(job)
+    steps = [stack.sim.step_of(r) for r in stack.sim.requests]
+    assert steps == ["video_stories_start", "video_upload", "video_stories_finish"]
+    (finish,) = stack.calls("video_stories_finish")
+    assert finish.form == {"upload_phase": "finish", "video_id": stack.recorder.remembered["video_id"]}
+    assert stack.sim.created[0]["kind"] == "video_story"
+    assert result.post_id == stack.sim.created[0]["id"]
+
+
+@pytest.mark.parametrize("label", [STORY, "story:video"])
+def test_story_applied_but_failed_is_found_by_its_media(stack: GraphStack, label: str) -> None:
+    """A story call that failed after it was applied is found among the Page's stories by media id."""
+    stack.sim.inject("error_after_apply", step=HARNESS.publish_step(label))
+    result = stack.publish(stack.job(label))
+    assert [c["id"] for c in stack.sim.created] == [result.post_id]
+    (read,) = stack.calls("stories")
+    assert "media_id" in read.query["fields"]
+    assert len(stack.calls(HARNESS.publish_step(label))) == 1
+
+
+def test_story_not_found_is_ambiguous_and_the_next_attempt_reuses_the_photo(stack: GraphStack) -> None:
+    """A failed story call not seen on the Page stays ambiguous; the next attempt sends the same photo."""
+    stack.sim.inject("server_error", step="photo_stories")
+    job = stack.job(STORY)
+    with pytest.raises(AmbiguousError):
+        stack.publish(job)
+    photo_id = stack.recorder.remembered["story_photo_id"]
+    result = stack.publish(
+        replace(
+            job, sending_started=True, sending_at=datetime.now(UTC), resume=dict(stack.recorder.remembered)
+        )
+    )
+    assert [c.form["photo_id"] for c in stack.calls("photo_stories")] == [photo_id, photo_id]
+    assert len(stack.calls("photos")) == 1
+    assert [c["id"] for c in stack.sim.created] == [result.post_id]
+
+
+# ---- limits of the new kinds -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "message"),
+    [
+        (
+            STORY,
+            {"media_urls": ("a.jpg", "b.jpg")},
+            "Facebook story posts take 1 media file; this one has 2.",
+        ),
+        (STORY, {"media_urls": ()}, "This story post has no media file attached."),
+        (REEL, {"media_urls": ("a.mp4", "b.mp4")}, "Facebook reel posts take 1 media file; this one has 2."),
+        (LINK, {"link": None}, "This link post has no link to share."),
+        (TEXT, {"media_urls": ("a.jpg",)}, "Facebook text posts take no media files; this one has 1."),
+    ],
+)
+def test_kind_media_rules(stack: GraphStack, kind: str, changes: dict[str, object], message: str) -> None:
+    """Each kind takes the media it can show; a broken rule is a LimitError before any call."""
+    with pytest.raises(LimitError) as caught:
+        FacebookAdapter().check(stack.job(kind, **changes))
+    assert message in caught.value.message
+    assert not stack.sim.requests
+
+
+def test_story_text_is_not_a_limit(stack: GraphStack) -> None:
+    """A story's text is not sent, so its length cannot refuse the story."""
+    FacebookAdapter().check(stack.job(STORY, text="x" * 70_000))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,18 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
-from services.platforms.base import CAROUSEL, IMAGE, TEXT, VIDEO
+from services.platforms.base import CAROUSEL, IMAGE, REEL, STORY, TEXT, VIDEO
 from services.platforms.graph_errors import GraphError, NotReadyError, Verdict
 from services.platforms.instagram import InstagramAdapter, classify_instagram_error
 from tests.adapters.harness_facebook import GraphStack, graph_stack
-from tests.adapters.harness_instagram import HARNESS, IG_TOKEN, IG_USER_ID
+from tests.adapters.harness_instagram import (
+    HARNESS,
+    IG_LOGIN_TOKEN,
+    IG_LOGIN_USER_ID,
+    IG_TOKEN,
+    IG_USER_ID,
+    login_connection,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -83,7 +91,7 @@ CLASSIFICATION = [
 def test_classify_instagram_error(
     code: int, subcode: int | None, transient: bool, status: int, publishes: bool, verdict: Verdict
 ) -> None:
-    """Instagram errors are classified by code and subcode as in contract §2.7."""
+    """Instagram errors are classified by code and subcode (docs/platforms/instagram.md)."""
     error = GraphError(status, code, subcode, "message", is_transient=transient)
     assert classify_instagram_error(error, publishes=publishes) is verdict
 
@@ -106,7 +114,13 @@ def test_image_post(stack: GraphStack) -> None:
     assert result.url is not None
     assert result.url.startswith("https://www.instagram.com/p/")
     assert result.post_id not in result.url
-    assert stack.recorder.remembered == {"container_id": container_of(stack), "media_id": result.post_id}
+    remembered = stack.recorder.remembered
+    assert remembered == {
+        "container_id": container_of(stack),
+        "sent_after": remembered["sent_after"],
+        "media_id": result.post_id,
+    }
+    assert datetime.now(UTC).timestamp() - remembered["sent_after"] == pytest.approx(300, abs=30)
 
 
 def test_video_is_a_reel_and_waits_for_processing(stack: GraphStack) -> None:
@@ -143,14 +157,17 @@ def test_carousel_builds_children_then_parent(stack: GraphStack) -> None:
 
 @pytest.mark.parametrize("kind", HARNESS.kinds)
 def test_sending_is_recorded_right_before_media_publish(stack: GraphStack, kind: str) -> None:
-    """progress.sending() is the last note before media_publish, after the container is remembered."""
-    stack.publish(stack.job(kind))
+    """progress.sending() is the last note before media_publish, after the container and send time."""
+    job = stack.job(kind)
+    stack.publish(job)
     (publish,) = stack.calls("media_publish")
     sending = [e for e in stack.recorder.events if e[0] == "sending"]
     assert sending == [("sending", stack.sim.requests.index(publish))]
-    notes = [e for e in stack.recorder.events if e[0] in ("remember", "sending")]
-    before_sending = notes[notes.index(sending[0]) - 1]
-    assert "container_id" in before_sending[1]
+    notes = stack.recorder.notes
+    assert [next(iter(n[1])) for n in notes[notes.index(sending[0]) - 2 : notes.index(sending[0])]] == [
+        "container_id",
+        "sent_after",
+    ]
 
 
 def test_ig_user_id_falls_back_to_instagram_id(stack: GraphStack) -> None:
@@ -164,11 +181,14 @@ def test_the_token_is_never_in_a_url(stack: GraphStack) -> None:
     """Every call carries the token in the Authorization header and none in the URL or form."""
     for kind in HARNESS.kinds:
         stack.publish(stack.job(kind, text=f"{kind} caption"))
-    for request in stack.sim.requests:
-        assert request.headers["authorization"] == f"Bearer {IG_TOKEN}"
-        assert "access_token" not in request.query
-        assert "access_token" not in request.form
-        assert IG_TOKEN not in request.path
+    running = stack.running
+    for sim, token in ((running.facebook_graph, IG_TOKEN), (running.instagram_graph, IG_LOGIN_TOKEN)):
+        assert sim.requests
+        for request in sim.requests:
+            assert request.headers["authorization"] == f"Bearer {token}"
+            assert "access_token" not in request.query
+            assert "access_token" not in request.form
+            assert token not in request.path
 
 
 def test_permalink_read_failure_leaves_no_url(stack: GraphStack) -> None:
@@ -266,12 +286,14 @@ def test_refusals_of_media_publish(
     stack: GraphStack, kind: str, fault: str, error_class: type[PlatformError]
 ) -> None:
     """P, A and R refusals of media_publish raise their error and publish nothing."""
-    stack.sim.inject(fault, step="media_publish")
+    job = stack.job(kind)
+    stack.sim.inject(fault, step="media_publish", times=3)  # a refresh must not hide a dead token
     with pytest.raises(error_class) as caught:
-        stack.publish(stack.job(kind))
+        stack.publish(job)
     assert type(caught.value) is error_class
     assert stack.sim.created == []
-    assert len(stack.calls("media_publish")) == 1
+    refreshed = fault == "auth" and kind.endswith("@login")
+    assert len(stack.calls("media_publish")) == (2 if refreshed else 1)
 
 
 @pytest.mark.parametrize(
@@ -358,8 +380,8 @@ def test_not_ready_past_the_budget_waits_for_a_later_run(stack: GraphStack) -> N
 @pytest.mark.parametrize("kind", HARNESS.kinds)
 def test_applied_publish_is_found_from_the_container(stack: GraphStack, kind: str, fault: str) -> None:
     """A publish that failed after taking effect: the container says PUBLISHED, never publish again."""
-    stack.sim.inject(fault, step="media_publish")
     job = stack.job(kind)
+    stack.sim.inject(fault, step="media_publish")
     result = stack.publish(job)
     assert [c["id"] for c in stack.sim.created] == [result.post_id]
     assert len(stack.calls("media_publish")) == 1
@@ -373,8 +395,9 @@ def test_failed_publish_of_a_finished_container_is_sent_once_more(
     stack: GraphStack, kind: str, fault: str
 ) -> None:
     """A publish that did not take effect leaves the container FINISHED: publishing it again is safe."""
+    job = stack.job(kind)
     stack.sim.inject(fault, step="media_publish")
-    result = stack.publish(stack.job(kind))
+    result = stack.publish(job)
     assert [c["id"] for c in stack.sim.created] == [result.post_id]
     calls = stack.calls("media_publish")
     assert len(calls) == 2
@@ -423,10 +446,11 @@ def test_resume_with_a_media_id_only_reads_the_permalink(stack: GraphStack) -> N
 
 @pytest.mark.parametrize("kind", HARNESS.kinds)
 def test_resume_of_a_published_container_finds_the_media(stack: GraphStack, kind: str) -> None:
-    """PUBLISHED container, media id lost in a crash: the account's media give it back."""
+    """PUBLISHED container, media id lost in a crash: the account's media after the mark give it back."""
+    sending_at = datetime.now(UTC)
     first = stack.publish(stack.job(kind))
     resume = {"container_id": stack.recorder.remembered["container_id"]}
-    again = stack.publish(stack.job(kind, sending_started=True, resume=resume))
+    again = stack.publish(stack.job(kind, sending_started=True, sending_at=sending_at, resume=resume))
     assert again == first
     assert len(stack.calls("media_publish")) == 1
     assert len(stack.sim.created) == 1
@@ -481,8 +505,9 @@ def test_resume_reuses_children_when_the_parent_was_never_created(stack: GraphSt
 
 def test_resume_after_sending_without_a_container_looks_for_the_post(stack: GraphStack) -> None:
     """sending_started without any remembered id: a post with our caption is taken, not redone."""
+    sending_at = datetime.now(UTC)
     first = stack.publish(stack.job(IMAGE))
-    again = stack.publish(stack.job(IMAGE, sending_started=True))
+    again = stack.publish(stack.job(IMAGE, sending_started=True, sending_at=sending_at))
     assert again == first
     assert len(stack.calls("media")) == 1
     assert len(stack.sim.created) == 1
@@ -493,3 +518,187 @@ def test_resume_of_a_container_instagram_no_longer_knows_makes_a_new_one(stack: 
     result = stack.publish(stack.job(IMAGE, resume={"container_id": "999"}))
     assert container_of(stack) != "999"
     assert [c["id"] for c in stack.sim.created] == [result.post_id]
+
+
+# ---- reconciliation only after the sending mark (issue #7) -----------------------------------
+
+
+def test_recurring_caption_older_than_the_sending_mark_is_not_taken(stack: GraphStack) -> None:
+    """A media with the same caption from before the sending mark is not ours: the new post goes out."""
+    stack.sim.clock = lambda: time.time() - 7 * 86400  # last week's post with the same caption
+    old = stack.publish(stack.job(IMAGE))
+    stack.sim.clock = time.time
+    sending_at = datetime.now(UTC) - timedelta(minutes=1)
+    result = stack.publish(stack.job(IMAGE, sending_started=True, sending_at=sending_at))
+    assert result.post_id != old.post_id
+    assert [c["id"] for c in stack.sim.created] == [old.post_id, result.post_id]
+
+
+def test_published_container_without_a_known_send_time_is_not_guessed(stack: GraphStack) -> None:
+    """A PUBLISHED container whose media id and send time are both lost is surfaced, not matched."""
+    first = stack.publish(stack.job(IMAGE))
+    resume = {"container_id": stack.recorder.remembered["container_id"]}
+    with pytest.raises(AmbiguousError):
+        stack.publish(stack.job(IMAGE, sending_started=True, resume=resume))
+    assert [c["id"] for c in stack.sim.created] == [first.post_id]
+
+
+def test_remembered_send_time_bounds_the_search(stack: GraphStack) -> None:
+    """The send time remembered before media_publish is enough to find our media after a crash."""
+    first = stack.publish(stack.job(IMAGE))
+    resume = {k: v for k, v in stack.recorder.remembered.items() if k != "media_id"}
+    again = stack.publish(stack.job(IMAGE, sending_started=True, resume=resume))
+    assert again == first
+
+
+# ---- stories, mixed carousels, reel options --------------------------------------------------
+
+
+@pytest.mark.parametrize(("label", "media_field"), [(STORY, "image_url"), ("story:video", "video_url")])
+def test_story_container_has_no_caption(stack: GraphStack, label: str, media_field: str) -> None:
+    """A story is media_type=STORIES with its one image or video and no caption."""
+    job = stack.job(label)
+    result = stack.publish(job)
+    (create,) = stack.calls("media")
+    assert create.form == {"media_type": "STORIES", media_field: job.media_urls[0]}
+    assert stack.sim.created == [
+        {
+            "platform": "instagram",
+            "id": result.post_id,
+            "text": "",
+            "media": list(job.media_urls),
+            "kind": "story",
+        }
+    ]
+
+
+def test_story_found_on_the_stories_edge_after_a_lost_media_id(stack: GraphStack) -> None:
+    """Stories are not on the media edge: a lost story id is found on /stories after the mark."""
+    sending_at = datetime.now(UTC)
+    first = stack.publish(stack.job(STORY))
+    resume = {"container_id": stack.recorder.remembered["container_id"]}
+    again = stack.publish(stack.job(STORY, sending_started=True, sending_at=sending_at, resume=resume))
+    assert again.post_id == first.post_id
+    assert stack.calls("stories")
+
+
+def test_mixed_carousel_polls_every_video_item_before_the_parent(stack: GraphStack) -> None:
+    """Video items are VIDEO + video_url; all items are created, then polled FINISHED, then the parent."""
+    job = stack.job("carousel:mixed")
+    result = stack.publish(job)
+    creates = stack.calls("media")
+    assert [c.form for c in creates[:3]] == [
+        {"image_url": job.media_urls[0], "is_carousel_item": "true"},
+        {"media_type": "VIDEO", "video_url": job.media_urls[1], "is_carousel_item": "true"},
+        {"media_type": "VIDEO", "video_url": job.media_urls[2], "is_carousel_item": "true"},
+    ]
+    steps = [stack.sim.step_of(r) for r in stack.sim.requests]
+    parent = stack.sim.requests.index(creates[3])
+    assert steps[1:4] == ["media"] * 3
+    assert steps[4:parent] == ["container_status"] * (parent - 4)
+    children = creates[3].form["children"].split(",")
+    assert all(stack.sim.containers[c].status_code == "PUBLISHED" for c in children)
+    assert stack.sim.created[0]["media"] == list(job.media_urls)
+    assert result.post_id == stack.sim.created[0]["id"]
+
+
+def test_a_carousel_video_must_be_a_video_item(stack: GraphStack) -> None:
+    """Instagram refuses a carousel item marked REELS (100/2207023): the adapter never sends one."""
+    job = stack.job("carousel:mixed")
+    stack.publish(job)
+    assert all(c.form.get("media_type") in (None, "VIDEO", "CAROUSEL") for c in stack.calls("media"))
+
+
+def test_reel_sends_cover_and_share_to_feed(stack: GraphStack) -> None:
+    """A reel carries cover_url (metadata.thumbnail) and share_to_feed (metadata.share_to_feed)."""
+    job = stack.job(REEL)
+    stack.publish(job)
+    (create,) = stack.calls("media")
+    assert (create.form["cover_url"], create.form["share_to_feed"]) == (job.thumbnail, "false")
+    (record,) = stack.sim.created
+    assert (record["kind"], record["cover_url"], record["share_to_feed"]) == ("reel", job.thumbnail, False)
+
+
+def test_reel_without_options_sends_none(stack: GraphStack) -> None:
+    """Without a thumbnail or share_to_feed, Instagram's defaults apply: neither is sent."""
+    stack.publish(stack.job(REEL, thumbnail=None, share_to_feed=None))
+    (create,) = stack.calls("media")
+    assert "cover_url" not in create.form
+    assert "share_to_feed" not in create.form
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "message"),
+    [
+        (REEL, {"thumbnail": "https://example.com/cover.png"}, "reel covers must be JPEG images; cover.png"),
+        (STORY, {"media_urls": ("a.jpg", "b.jpg")}, "stories show one image or video; this one has 2"),
+        (STORY, {"media_urls": ("a.png",)}, "Instagram accepts only JPEG images; a.png is not one."),
+    ],
+)
+def test_new_kind_limits(stack: GraphStack, kind: str, changes: dict[str, object], message: str) -> None:
+    """Reel covers are JPEG, a story shows one media file (JPEG when an image)."""
+    with pytest.raises(LimitError, match=message):
+        InstagramAdapter().check(stack.job(kind, **changes))
+
+
+def test_story_text_is_not_a_caption_limit(stack: GraphStack) -> None:
+    """A story's text is not sent, so neither its length nor its hashtags refuse the story."""
+    InstagramAdapter().check(stack.job(STORY, text="#x " * 40 + "y" * 3000))
+
+
+# ---- Instagram Login -------------------------------------------------------------------------
+
+
+def test_instagram_login_token_uses_graph_instagram_com(stack: GraphStack) -> None:
+    """An IG… token publishes on graph.instagram.com and never touches graph.facebook.com."""
+    result = stack.publish(stack.job(IMAGE), login_connection(stack.running))
+    login = stack.running.instagram_graph
+    assert [c["id"] for c in login.created] == [result.post_id]
+    assert stack.running.facebook_graph.requests == []
+    assert login.requests[0].path == f"/v27.0/{IG_LOGIN_USER_ID}/content_publishing_limit"
+    assert not [r for r in login.requests if login.step_of(r) == "me"]
+
+
+def test_an_unknown_token_shape_is_asked_once_on_graph_instagram_com(stack: GraphStack) -> None:
+    """A token with neither prefix: one /me on graph.instagram.com decides the host for the attempt."""
+    connection = replace(stack.running.connection, access_token="opaque-token-0123456789")
+    stack.publish(stack.job(IMAGE), connection)
+    login = stack.running.instagram_graph
+    assert [login.step_of(r) for r in login.requests] == ["me"]
+    assert len(stack.running.facebook_graph.created) == 1
+
+
+def test_instagram_login_refreshes_once_after_a_190(stack: GraphStack) -> None:
+    """A stale Instagram Login token is refreshed once and the refused call made again with the new one."""
+    connection = replace(login_connection(stack.running), access_token="IGAAstale-" + "x" * 30)
+    result = stack.publish(stack.job(IMAGE), connection)
+    login = stack.running.instagram_graph
+    (new_token,) = login.refreshes
+    ((saved_for, update),) = stack.recorder.saved_tokens
+    assert (saved_for.id, update.access_token, update.refresh_token) == (connection.id, new_token, None)
+    assert update.expires_at is not None
+    (refresh,) = [r for r in login.requests if login.step_of(r) == "refresh_token"]
+    assert refresh.path == "/refresh_access_token"
+    assert refresh.query == {"grant_type": "ig_refresh_token"}
+    assert refresh.headers["authorization"] == f"Bearer {connection.access_token}"
+    assert login.requests[-1].headers["authorization"] == f"Bearer {new_token}"
+    assert [c["id"] for c in login.created] == [result.post_id]
+
+
+def test_instagram_login_token_that_cannot_be_refreshed_is_an_auth_error(stack: GraphStack) -> None:
+    """An expired Instagram Login token fails its refresh too: AuthError, the token never shown."""
+    connection = replace(login_connection(stack.running), access_token="IGAAexpired-" + "x" * 30)
+    with pytest.raises(AuthError) as caught:
+        stack.publish(stack.job(IMAGE), connection)
+    assert caught.value.connection_status == "expired"
+    assert connection.access_token not in str(caught.value)
+    assert stack.recorder.saved_tokens == []
+
+
+def test_facebook_host_refuses_instagram_login_tokens(stack: GraphStack) -> None:
+    """Sent to graph.facebook.com, an IG… token is a 190: the two hosts are never mixed up."""
+    reply = stack.ctx.http.get(
+        f"{stack.ctx.settings.meta_graph_url}/{IG_USER_ID}/media",
+        headers={"Authorization": f"Bearer {IG_LOGIN_TOKEN}"},
+    )
+    assert reply.json()["error"]["code"] == 190
