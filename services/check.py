@@ -203,6 +203,9 @@ def _platforms(config: Config, platforms: Counter[str] | None, today: date) -> l
         "LINKEDIN_OAUTH_URL": settings.linkedin_oauth_url,
         "YOUTUBE_UPLOAD_URL": settings.youtube_upload_url,
         "GOOGLE_OAUTH_TOKEN_URL": settings.google_oauth_token_url,
+        "INSTAGRAM_GRAPH_URL": settings.instagram_graph_url,
+        "X_API_URL": settings.x_api_url,
+        "X_OAUTH_TOKEN_URL": settings.x_oauth_token_url,
     }
     for name, url in urls.items():
         parts = urlsplit(url)
@@ -214,7 +217,7 @@ def _platforms(config: Config, platforms: Counter[str] | None, today: date) -> l
                     f"set {name} to its https URL",
                 )
             )
-    for name in ("META_GRAPH_URL", "META_GRAPH_VIDEO_URL"):
+    for name in ("META_GRAPH_URL", "META_GRAPH_VIDEO_URL", "INSTAGRAM_GRAPH_URL"):
         if not re.search(r"/v\d+\.\d+$", urls[name]):
             findings.append(
                 Finding(
@@ -273,6 +276,16 @@ def _client_credentials(config: Config, platforms: Counter[str] | None) -> list[
                 f"{platforms['linkedin']} LinkedIn connection(s) but no LINKEDIN_CLIENT_ID/SECRET: expired "
                 "LinkedIn tokens cannot be refreshed, their users must reconnect",
                 "set LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET to the app's LinkedIn credentials",
+            )
+        )
+    if platforms["twitter"] and not settings.x_client_id:
+        findings.append(
+            Finding(
+                WARNING,
+                f"{platforms['twitter']} X connection(s) but no X_CLIENT_ID: X access tokens last two hours "
+                "and cannot be refreshed without it, so X posts will fail",
+                "set X_CLIENT_ID (and X_CLIENT_SECRET for a confidential client) to the app's X OAuth 2.0 "
+                "client",
             )
         )
     if platforms["youtube"] and not (settings.google_client_id and settings.google_client_secret):

@@ -247,7 +247,11 @@ class OperatorReads:
         )
 
     def youtube_private_uploads(self, since: datetime, scope: Scope) -> list[dict[str, Any]]:
-        """Posts published to YouTube since `since` that YouTube made private against our request."""
+        """Posts published to YouTube since `since` whose privacy YouTube changed from what was asked.
+
+        The YouTube adapter records `youtube_privacy_requested` only when YouTube applied another
+        privacy (an unverified Google project makes every upload private).
+        """
         stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         found: list[dict[str, Any]] = []
         for table in (CREATED_CONTENT, "content_posts"):

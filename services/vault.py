@@ -33,6 +33,7 @@ log = logging.getLogger("publisher")
 LOCK_SECONDS = 60  # how long a refresh may hold a connection's lock before others may take it
 LOCK_WAIT_S = 45.0  # how long a lane waits for another server's refresh before deferring
 LOCK_POLL_S = 0.5
+SAVE_RETRY_DELAYS = (0.5, 1.0, 2.0)
 SAMPLE_SIZE = 100  # other active connections read to tell a wrong key from a damaged token
 
 
@@ -150,15 +151,30 @@ class Vault:
     def save(self, connection: Connection, update: TokenUpdate) -> Connection:
         """Store refreshed tokens, encrypted, and use them for the connection's next posts this run.
 
-        Raises StoreError: a rotated token must never be used unsaved.
+        Retried, then StoreError: a rotated token must never be used unsaved (X invalidates the
+        previous refresh token, so an unsaved pair would be a lost connection).
         """
-        self._store.save_tokens(
-            connection.id,
+        encrypted = (
             self._cipher.encrypt(update.access_token),
             self._cipher.encrypt(update.refresh_token) if update.refresh_token else None,
-            update.expires_at,
-            self._now(),
         )
+        for delay in (*SAVE_RETRY_DELAYS, None):
+            try:
+                self._store.save_tokens(connection.id, *encrypted, update.expires_at, self._now())
+                break
+            except StoreError as exc:
+                if delay is None:
+                    log.error(
+                        "connection %s: a refreshed token could not be stored (%s); if the platform rotates "
+                        "refresh tokens the user must reconnect",
+                        connection.id,
+                        exc,
+                    )
+                    raise
+                log.warning(
+                    "connection %s: storing the refreshed token failed (%s); retrying", connection.id, exc
+                )
+                self._sleep(delay)
         return self._remember(
             replace(
                 connection,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import pytz
+from cryptography.fernet import Fernet
 
 from devstack import seed
 from devstack.stack import Stack
@@ -258,6 +259,46 @@ def test_wrong_encryption_key_fails_the_run_and_touches_no_post(stack: Stack, ru
     assert row["status"] == "scheduled"
     assert "_publishing" not in row["metadata"]
     assert stack.graph.requests == []
+
+
+def test_a_token_saved_under_another_key_fails_only_its_own_connection(stack: Stack, run_wrapper: Runner):
+    """One connection whose Fernet token another key made (or that is cut short) fails its own posts
+    ("reconnect"); every other user's posts publish and the run exits 0."""
+    alien = Fernet(Fernet.generate_key())
+    with stack.connect() as conn:
+        good_user = seed.user(conn, "good@example.com")
+        seed.connection(
+            conn, stack.encryption_key, good_user, "facebook", access_token="EAAgoodToken0123456789"
+        )
+        foreign_user = seed.user(conn, "foreign@example.com")
+        foreign = seed.connection(
+            conn, stack.encryption_key, foreign_user, "facebook", access_token="placeholder", page_id="999"
+        )
+        cut_user = seed.user(conn, "cut@example.com")
+        cut = seed.connection(
+            conn, stack.encryption_key, cut_user, "facebook", access_token="p", page_id="998"
+        )
+        conn.execute(
+            "UPDATE platform_connections SET access_token_encrypted = %s WHERE id = %s",
+            (alien.encrypt(b"EAAforeignToken0123456789").decode(), foreign),
+        )
+        conn.execute(
+            "UPDATE platform_connections SET access_token_encrypted = left(access_token_encrypted, 60) "
+            "WHERE id = %s",
+            (cut,),
+        )
+        good = seed.created_content(conn, good_user, scheduled_at=now())
+        bad = [seed.created_content(conn, user, scheduled_at=now()) for user in (foreign_user, cut_user)]
+    run = run_wrapper()
+    assert run.returncode == 0, run.log
+    with stack.connect() as conn:
+        assert seed.row(conn, "created_content", good)["status"] == "published"
+        for post in bad:
+            row = seed.row(conn, "created_content", post)
+            assert row["status"] == "draft"
+            assert "connection is damaged" in row["metadata"]["publish_error"]
+            assert "reconnect the account" in row["metadata"]["publish_error"]
+    assert len(stack.graph.created) == 1
 
 
 def test_cron_redirect_to_the_log_does_not_duplicate_lines(stack: Stack, tmp_path: Path):

@@ -20,6 +20,7 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
+from services.outcomes import Status
 from services.platforms.base import (
     CAROUSEL,
     IMAGE,
@@ -32,7 +33,7 @@ from services.platforms.base import (
 )
 from services.platforms.facebook import FacebookAdapter, _created_before
 from services.platforms.graph_errors import GraphError, NotReadyError, Verdict, classify, typed_error
-from services.policy import FAILED, RetryRules, outcome_for_error
+from services.policy import RetryRules, outcome_for_error
 from tests.adapters.harness import CLIENT_TIMEOUT_S, SLOW_DELAY_S
 from tests.adapters.harness_facebook import HARNESS, PAGE_ID, PAGE_TOKEN, GraphStack, graph_stack
 
@@ -392,7 +393,7 @@ def test_not_found_on_the_last_attempt_is_surfaced_not_rescheduled(stack: GraphS
     outcome = outcome_for_error(
         caught.value, display_name="Facebook", attempts_so_far=2, now=NOW, rules=RetryRules(max_attempts=3)
     )
-    assert outcome.status == FAILED
+    assert outcome.status == Status.UNCONFIRMED  # may be live: surfaced, never reported unpublished
     assert "It was not sent again, to avoid a duplicate" in outcome.message
     assert "reschedule the post only if it is not there" in outcome.message
 
