@@ -123,6 +123,11 @@ class Simulator:
         with self.lock:
             self._faults.append(_Fault(fault, step, times, delay))
 
+    def clear_faults(self) -> None:
+        """Forget every scripted fault not used yet."""
+        with self.lock:
+            self._faults.clear()
+
     def record_created(self, **post: Any) -> None:
         """Count a post that is now public (subclasses call this when one is created)."""
         with self.lock:

@@ -333,3 +333,29 @@ def test_log_file_set_only_in_the_env_file_is_used_by_wrapper_and_python(stack: 
     text = log.read_text()
     assert "finished: claimed=0" in text
     assert "still active" in text
+
+
+def test_post_ids_not_acted_on_are_each_explained(stack: Stack, run_wrapper: Runner):
+    """--post-id names every requested post it did not publish, with its status and what to do."""
+    user = facebook_user(stack)
+    with stack.connect() as conn:
+        due = seed.created_content(conn, user, scheduled_at=now())
+        draft = seed.created_content(conn, user, scheduled_at=now(), status="draft")
+        published = seed.created_content(conn, user, scheduled_at=now(), status="published")
+    unknown = "00000000-0000-4000-8000-000000000001"
+
+    mixed = run_wrapper("--post-id", due, "--post-id", draft, "--post-id", published, "--post-id", unknown)
+
+    assert mixed.returncode == 0, mixed.log  # one of them was published
+    with stack.connect() as conn:
+        assert seed.row(conn, "created_content", due)["status"] == "published"
+    # From cron the wrapper appends what the command prints to the log; at a terminal it is printed.
+    lines = [line for line in mixed.log.splitlines() if line.startswith("post ")]
+    assert len(lines) == 3
+    assert any(draft in line and "'draft'" in line and "schedule it in the app" in line for line in lines)
+    assert any(published in line and "already published" in line for line in lines)
+    assert any(unknown in line and "not found" in line for line in lines)
+
+    nothing = run_wrapper("--post-id", draft)
+    assert nothing.returncode == 1  # none of the requested posts could be acted on
+    assert f"post {draft}" in nothing.log

@@ -200,3 +200,13 @@ def test_check_lists_configuration_problems_with_fixes_and_exits_2(stack: Stack)
     problems = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM")]
     assert [p.split()[1] for p in problems] == ["SUPABASE_URL", "ENCRYPTION_KEY"]
     assert result.stdout.count("fix: set it in .env") == 2
+
+
+def test_check_measures_and_prints_the_apis_max_rows(stack: Stack):
+    """check reads the effective "Max rows" from the API itself and warns when it is below 1,000."""
+    healthy = run_cli(PUBLISHER, "check", env=stack.env())
+    assert "ok       the database API returns up to 1000 rows per request" in healthy.stdout
+    stack.api.max_rows = 7
+    lowered = run_cli(PUBLISHER, "check", env=stack.env())
+    assert "WARNING  the database API returns at most 7 rows per request" in lowered.stdout
+    assert lowered.returncode == 0  # the publisher pages correctly whatever it is: only a warning

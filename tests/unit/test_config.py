@@ -76,3 +76,37 @@ def test_env_example_documents_every_variable():
     text = (ROOT / ".env.example").read_text()
     missing = [name for name in VARIABLES if f"{name}=" not in text]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"PUBLISH_CLAIM_LEASE": "0"}, "PUBLISH_CLAIM_LEASE must be at least 4 times"),
+        ({"PUBLISH_CLAIM_LEASE": "5s"}, "PUBLISH_CLAIM_LEASE must be at least 4 times"),
+        ({"PUBLISH_CLAIM_LEASE": "45s", "PUBLISH_RUN_BUDGET": "50s"}, "longer than PUBLISH_RUN_BUDGET"),
+        ({"PUBLISH_RUN_BUDGET": "0s"}, "PUBLISH_RUN_BUDGET must be more than 0s"),
+        ({"PUBLISH_CONCURRENCY": "0"}, "PUBLISH_CONCURRENCY must be at least 1"),
+        ({"PUBLISH_CONCURRENCY_YOUTUBE": "none"}, "PUBLISH_CONCURRENCY_YOUTUBE must be a whole number"),
+    ],
+)
+def test_unsafe_lease_and_lane_settings_are_configuration_errors(settings, words):
+    """A lease that can run out between renewals, or lane settings that make no sense, stop the run."""
+    with pytest.raises(ConfigError, match=words):
+        load_config(dict(BASE, **settings))
+
+
+def test_a_short_lease_is_accepted_with_a_short_database_timeout():
+    """The lease floor follows the database timeout: 4s with a 1s timeout and a 3s budget is safe."""
+    config = load_config(
+        dict(BASE, PUBLISH_CLAIM_LEASE="4s", SUPABASE_TIMEOUT_SECONDS="1", PUBLISH_RUN_BUDGET="3s")
+    )
+    assert config.claim_lease.total_seconds() == 4
+
+
+def test_platform_caps_default_to_two_youtube_uploads():
+    """Only YouTube has a cap by default; a cap set for another platform is read by its name."""
+    assert load_config(dict(BASE)).concurrency_caps == {"youtube": 2}
+    assert load_config(dict(BASE, PUBLISH_CONCURRENCY_TWITTER="3")).concurrency_caps == {
+        "youtube": 2,
+        "twitter": 3,
+    }
