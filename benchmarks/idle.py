@@ -67,11 +67,12 @@ def idle(cluster: Cluster, workdir: Path, backlog: int, repeat: int) -> list[Row
             wall = median_of(repeat, lambda: run_wrapper(env).seconds)
             read = stack.meters["api"].rows_served / repeat
             calls = stack.request_counts["api"] / repeat
+            api_ms = stack.meters["api"].busy_s / repeat * 1000
             ratio = wall / floor
             rows += [
                 Row(f"idle, {label}", "wrapper wall time", f"{wall * 1000:.0f} ms"),
                 Row(f"idle, {label}", "wall / floor", f"{ratio:.2f}x", "< 1.2x", ratio < 1.2),
-                Row(f"idle, {label}", "API requests per run", f"{calls:.0f}"),
+                Row(f"idle, {label}", "API requests per run", f"{calls:.0f} ({api_ms:.0f} ms in the API)"),
             ]
             if size:
                 # The rows dated up to tomorrow, and their one owner's profile (for the timezone).

@@ -8,9 +8,10 @@ WSGI app (the PostgREST stand-in, a simulator, the media host):
   same seed draw the same delays in the same order) before the app sees it;
 - `body_bytes_per_s` throttles how fast the request body can be read, as a platform's ingest
   link does for uploads (the app still reads the body as it always did);
-- counters: requests, requests in flight now and at most, and rows served (the rows PostgREST
-  reports in the `Content-Range` of a GET answer), so benchmarks count calls instead of assuming
-  them and concurrency tests can see how many requests overlapped.
+- counters: requests, requests in flight now and at most, rows served (the rows PostgREST
+  reports in the `Content-Range` of a GET answer) and the time the app itself spent answering,
+  so benchmarks count calls instead of assuming them and concurrency tests can see how many
+  requests overlapped.
 
 A request is in flight from the moment it arrives (its latency included) until the server
 closes its response, so a streamed body counts until its last byte is written.
@@ -118,6 +119,7 @@ class LatencyApp:
         self.inflight_max = 0
         self.rows_served = 0
         self.delayed_s = 0.0  # latency added so far
+        self.busy_s = 0.0  # time the app itself took to answer (body streaming excluded)
 
     def next_delay(self) -> float:
         """The delay of the next request (draws from the seeded generator)."""
@@ -131,7 +133,7 @@ class LatencyApp:
         with self._lock:
             self.requests = self.rows_served = 0
             self.inflight_max = self.inflight
-            self.delayed_s = 0.0
+            self.delayed_s = self.busy_s = 0.0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with self._lock:
@@ -156,7 +158,11 @@ class LatencyApp:
                     self._count_rows(headers)
                 return start_response(status, headers, *exc)
 
+            called = time.perf_counter()
             result = self.app(environ, counting)
+            answered = time.perf_counter() - called
+            with self._lock:
+                self.busy_s += answered
         except BaseException:
             self._leave()
             raise

@@ -51,6 +51,7 @@ def test_latency_is_added_within_bounds() -> None:
             assert 0.03 <= elapsed < 0.07 + 0.05
     assert app.requests == 11
     assert 0.03 * 11 <= app.delayed_s <= 0.07 * 11
+    assert 0 < app.busy_s < 0.03 * 11  # the app's own time, the added latency not included
 
 
 def test_jitter_is_deterministic_with_a_seed() -> None:
