@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from cryptography.fernet import Fernet
 
+from devstack.latency import Latency, LatencyApp
 from devstack.postgres import Cluster
 from devstack.postgrest import PostgrestStandIn
 from devstack.server import RunningServer, WSGIApp, serve
@@ -79,6 +81,22 @@ class Stack:
     wordpress: WordPressSimulator
     urls: dict[str, str]
     _servers: list[RunningServer] = field(default_factory=list)
+    meters: dict[str, LatencyApp] = field(default_factory=dict)  # per app name: latency, counters
+
+    @property
+    def inflight_max(self) -> dict[str, int]:
+        """The most requests each app had in flight at once (since start or `reset_meters`)."""
+        return {name: meter.inflight_max for name, meter in self.meters.items()}
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        """Requests each app received (since start or `reset_meters`)."""
+        return {name: meter.requests for name, meter in self.meters.items()}
+
+    def reset_meters(self) -> None:
+        """Zero every app's counters."""
+        for meter in self.meters.values():
+            meter.reset()
 
     @property
     def dsn(self) -> str:
@@ -137,8 +155,18 @@ class Stack:
         self.api.close()  # its pooled connections would otherwise stay open until garbage collection
 
 
-def start_stack(cluster: Cluster, database: str | None = None, *, service_key: str | None = None) -> Stack:
-    """Serve the API stand-in and every simulator over a fresh database of `cluster`."""
+def start_stack(
+    cluster: Cluster,
+    database: str | None = None,
+    *,
+    service_key: str | None = None,
+    latency: Mapping[str, Latency] | None = None,
+) -> Stack:
+    """Serve the API stand-in and every simulator over a fresh database of `cluster`.
+
+    `latency` slows apps down by name ("api", "graph", "linkedin", "youtube", "google", "media");
+    every app is metered either way (`Stack.meters`).
+    """
     database = database or create_database(cluster)
     service_key = service_key or f"sb-service-{secrets.token_hex(16)}"
     api = PostgrestStandIn(cluster.dsn_for(database), service_key)
@@ -162,10 +190,14 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         "x": x,
         "wordpress": wordpress,
     }
+    unknown = set(latency or {}) - set(apps)
+    if unknown:
+        raise ValueError(f"latency for unknown apps: {', '.join(sorted(unknown))}")
+    meters = {name: LatencyApp(app, (latency or {}).get(name)) for name, app in apps.items()}
     servers: list[RunningServer] = []
     try:
-        for app in apps.values():
-            servers.append(serve(app))
+        for meter in meters.values():
+            servers.append(serve(meter))
     except Exception:
         for server in servers:
             server.close()
@@ -186,11 +218,12 @@ def start_stack(cluster: Cluster, database: str | None = None, *, service_key: s
         wordpress=wordpress,
         urls={name: server.url for name, server in zip(apps, servers, strict=True)},
         _servers=servers,
+        meters=meters,
     )
 
 
 @contextlib.contextmanager
-def running_stack(cluster: Cluster, **kwargs: str) -> Iterator[Stack]:
+def running_stack(cluster: Cluster, **kwargs: Any) -> Iterator[Stack]:
     """A stack for the duration of a `with` block."""
     stack = start_stack(cluster, **kwargs)
     try:
