@@ -98,9 +98,11 @@ def preview(candidate: Candidate, publisher: ContentPublisher, now: datetime, *,
                 f"connection {row.get('id')})"
             ),
         )
-        publisher.connection(row, adapter)  # decrypts the token: proves it is usable
+        adapter.check_connection(publisher.connection(row, adapter))  # decrypts: proves it is usable
     except InvalidPostError as exc:
         return replace(seen, verdict=FAIL, problem=str(exc))
+    except PlatformError as exc:
+        return replace(seen, verdict=FAIL, problem=exc.message)
     if stop:
         return replace(seen, verdict=STOP, problem=stop)
     return seen

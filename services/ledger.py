@@ -70,11 +70,18 @@ class PostProgress:
         self.remote.update(remote_ids)
         self.ledger.note(self.post, {REMOTE_KEY: self.remote})
 
-    def sending(self) -> None:
-        """Record that a call that can publish is about to be made; refuse when it must not be."""
+    def sending(self, **remote_ids: Any) -> None:
+        """Record that a call that can publish is about to be made; refuse when it must not be.
+
+        Remote ids given here are stored in the same write: the steady path costs one note.
+        """
         if not self.may_send:
             raise SendingNotAllowedError(self.post.ref)
-        self.ledger.note(self.post, {SENDING_KEY: self.ledger.now().astimezone(UTC).isoformat()})
+        patch: dict[str, Any] = {SENDING_KEY: self.ledger.now().astimezone(UTC).isoformat()}
+        if remote_ids:
+            self.remote.update(remote_ids)
+            patch[REMOTE_KEY] = self.remote
+        self.ledger.note(self.post, patch)
         self.sending_started = True
 
 

@@ -136,8 +136,8 @@ class Progress(Protocol):
     def remember(self, **remote_ids: Any) -> None:
         """Store remote ids (container, upload session, image urn) the moment they exist."""
 
-    def sending(self) -> None:
-        """Record that a call that can publish is about to be made."""
+    def sending(self, **remote_ids: Any) -> None:
+        """Record that a call that can publish is about to be made (with `remote_ids` in the same write)."""
 
 
 @dataclass(frozen=True)
@@ -311,6 +311,14 @@ class Adapter(ABC):
         problems = check_limits(self.display_name, self.limits, self.as_sent(job))
         if problems:
             raise LimitError(self.platform, " ".join(problems))
+
+    def check_connection(self, connection: Connection) -> None:  # noqa: ARG002 (subclasses read it)
+        """Raise the typed error a connection that cannot publish at all gets (no network call).
+
+        `publish` calls it first; `--dry-run` calls it too, so it foresees what the run will do.
+        Most connections are judged only by the platform, so by default nothing is raised.
+        """
+        return
 
     @abstractmethod
     def publish(self, job: PublishJob, connection: Connection, ctx: AdapterContext) -> PublishResult:

@@ -130,8 +130,11 @@ class FacebookAdapter(Adapter):
         if problems:
             raise LimitError(self.platform, " ".join(problems))
 
-    def publish(self, job: PublishJob, connection: Connection, ctx: AdapterContext) -> PublishResult:
-        """Publish `job` on the connection's Page, reconciling first after an interrupted send."""
+    def check_connection(self, connection: Connection) -> None:
+        """A connection without a Page cannot publish anything: reconnecting is the fix."""
+        self._page(connection)
+
+    def _page(self, connection: Connection) -> str:
         if not connection.page_id:
             raise AuthError(
                 self.platform,
@@ -139,6 +142,11 @@ class FacebookAdapter(Adapter):
                 "then reschedule this post.",
                 connection_status="revoked",
             )
+        return connection.page_id
+
+    def publish(self, job: PublishJob, connection: Connection, ctx: AdapterContext) -> PublishResult:
+        """Publish `job` on the connection's Page, reconciling first after an interrupted send."""
+        page_id = self._page(connection)
         graph = GraphClient(
             ctx,
             platform=self.platform,
@@ -147,10 +155,10 @@ class FacebookAdapter(Adapter):
             classify=classify,
         )
         if job.kind == REEL:
-            return publish_reel(job, connection.page_id, graph, ctx)
+            return publish_reel(job, page_id, graph, ctx)
         if job.kind == STORY:
-            return publish_story(job, connection.page_id, graph, ctx)
-        post = _PagePost(job, connection.page_id, graph, ctx)
+            return publish_story(job, page_id, graph, ctx)
+        post = _PagePost(job, page_id, graph, ctx)
         if job.sending_started:
             found = post.find_published()
             if found:
@@ -225,8 +233,9 @@ class _PagePost:
     def _publish(self, url: str, data: dict[str, str], *, id_key: str) -> str:
         """The one call that makes the post public; reconcile instead of guessing when it fails."""
         if "sent_after" not in self.job.resume:
-            self.ctx.progress.remember(sent_after=self.since)
-        self.ctx.progress.sending()
+            self.ctx.progress.sending(sent_after=self.since)
+        else:
+            self.ctx.progress.sending()
         try:
             body: dict[str, Any] = self.graph.post(url, data, publishes=True)
         except AmbiguousError:

@@ -310,7 +310,7 @@ class _VideoPost:
                 return found
             raise
         if body.get("post_id"):
-            return PublishResult(post_id=str(body["post_id"]), url=None)
+            return PublishResult(post_id=str(body["post_id"]), url=self.story_url(media_id))
         self.ctx.sleep(RECONCILE_DELAY_S)
         found = self.find_story(media_id)
         if found:
@@ -322,6 +322,14 @@ class _VideoPost:
             "is sent again.",
             detail=f"media {media_id}",
         )
+
+    def story_url(self, media_id: str) -> str | None:
+        """The story's public address from the Page's story list; a failed read never fails the post."""
+        try:
+            found = self.find_story(media_id)
+        except PlatformError:
+            return None
+        return found.url if found else None
 
     def find_story(self, media_id: str) -> PublishResult | None:
         """Our story among the Page's stories, by the photo or video id it was made from."""

@@ -329,19 +329,19 @@ class _InstagramPost:
         return state
 
     def note_send_time(self) -> None:
-        """Remember, before the first media_publish, from when a media of ours can exist."""
+        """Mark the post as sending and remember, in the same write, from when a media of ours can exist."""
         remembered = self.job.resume.get("sent_after")
         if isinstance(remembered, int):
             self.sent_after = remembered
+            self.ctx.progress.sending()
             return
         self.sent_after = _unix(self.ctx.now() - SEND_MARGIN)
-        self.ctx.progress.remember(sent_after=self.sent_after)
+        self.ctx.progress.sending(sent_after=self.sent_after)
 
     def publish_container(self, container: str) -> PublishResult:
         """media_publish the FINISHED container; after a failure, its status decides what happened."""
         published_again = False
         self.note_send_time()
-        self.ctx.progress.sending()
         while True:
             try:
                 body: dict[str, Any] = self.graph.post(
@@ -359,9 +359,9 @@ class _InstagramPost:
             except AmbiguousError:
                 body = {}
             if body.get("id"):
-                media_id = str(body["id"])
-                self.ctx.progress.remember(media_id=media_id)
-                return self.result(media_id)
+                # No note of the media id: the outcome write that follows records it, and if that
+                # fails the container reads PUBLISHED, which the next attempt settles from.
+                return self.result(str(body["id"]))
             state = self.status_after_failure(container)
             if state == "PUBLISHED":
                 return self.published_without_id()

@@ -488,8 +488,7 @@ class _Publication:
         # The earliest mark is kept: a look from it also covers every later send.
         mark = earlier if isinstance(earlier, str) else self.ctx.now().astimezone(UTC).isoformat()
         self.sent_after = mark
-        self.ctx.progress.remember(sent_after=mark, post_lookups=0)
-        self.ctx.progress.sending()
+        self.ctx.progress.sending(sent_after=mark, post_lookups=0)
         try:
             reply = self.call("POST", "/wp/v2/posts", publishes=True, json=body)
         except AmbiguousError as exc:

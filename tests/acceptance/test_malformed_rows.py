@@ -376,11 +376,6 @@ def _dry_run_verdicts(output: str) -> dict[str, str]:
     return verdicts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dry run stops before the adapter, and only FacebookAdapter.publish notices a "
-    "connection without a Page id; the run fails the post (see the test above)",
-)
 def test_dry_run_foresees_that_a_page_less_connection_fails(stack: Stack):
     """--dry-run says a post whose Facebook connection has no Page id would fail, as the run does."""
     with stack.connect() as conn:

@@ -70,7 +70,9 @@ class ProgressRecorder:
     def remember(self, **remote_ids: Any) -> None:
         self._record("remember", dict(remote_ids))
 
-    def sending(self) -> None:
+    def sending(self, **remote_ids: Any) -> None:
+        if remote_ids:
+            self._record("remember", dict(remote_ids))
         self._record("sending", self.counter())
         self.on_sending()
 

@@ -115,11 +115,8 @@ def test_image_post(stack: GraphStack) -> None:
     assert result.url.startswith("https://www.instagram.com/p/")
     assert result.post_id not in result.url
     remembered = stack.recorder.remembered
-    assert remembered == {
-        "container_id": container_of(stack),
-        "sent_after": remembered["sent_after"],
-        "media_id": result.post_id,
-    }
+    # The container, then the send time with the sending mark: no write after the publish.
+    assert remembered == {"container_id": container_of(stack), "sent_after": remembered["sent_after"]}
     assert datetime.now(UTC).timestamp() - remembered["sent_after"] == pytest.approx(300, abs=30)
 
 
@@ -435,13 +432,16 @@ def test_status_read_failing_after_a_failed_publish_is_ambiguous(stack: GraphSta
 # ---- resuming --------------------------------------------------------------------------------
 
 
-def test_resume_with_a_media_id_only_reads_the_permalink(stack: GraphStack) -> None:
-    """A remembered media_id means published: no quota, container or publish call."""
+def test_resume_after_a_lost_outcome_write_finds_the_post_without_publishing(stack: GraphStack) -> None:
+    """Published, then the outcome write was lost: the container reads PUBLISHED and the post is found."""
     first = stack.publish(stack.job(IMAGE))
     before = len(stack.sim.requests)
     again = stack.publish(stack.job(IMAGE, sending_started=True, resume=dict(stack.recorder.remembered)))
-    assert again == first
-    assert [stack.sim.step_of(r) for r in stack.sim.requests[before:]] == ["ig_media"]
+    assert again.post_id == first.post_id
+    steps = [stack.sim.step_of(r) for r in stack.sim.requests[before:]]
+    assert "media_publish" not in steps
+    assert "media" not in steps  # no new container either
+    assert len(stack.sim.created) == 1
 
 
 @pytest.mark.parametrize("kind", HARNESS.kinds)
