@@ -1,5 +1,6 @@
-"""Every platform end to end through the real wrapper: each post kind published and recorded,
-limits enforced before any call, deferrals, token refresh stored encrypted, disconnections."""
+"""Platforms end to end through the real wrapper: limits enforced before any call, deferrals,
+token refresh stored encrypted, disconnections, the connection a post names. (Every platform and
+post kind published and recorded: test_every_kind.py.)"""
 
 from __future__ import annotations
 
@@ -19,12 +20,6 @@ FB_TOKEN = "EAAGm0PX4ZCpsBAplatformsTestToken0123456789"
 LI_TOKEN = "AQVplatformsTestLinkedInToken0123456789abc"
 GOOGLE_TOKEN = "ya29.platforms-test-access-token"
 GOOGLE_REFRESH = "1//platforms-test-refresh-token"
-URL_PREFIXES = {
-    "facebook": "https://www.facebook.com/",
-    "instagram": "https://www.instagram.com/",
-    "linkedin": "https://www.linkedin.com/feed/update/urn:li:",
-    "youtube": "https://www.youtube.com/watch?v=",
-}
 
 
 def now() -> datetime:
@@ -48,75 +43,6 @@ def connect_all(stack: Stack, conn, user: str, *, youtube_expires: datetime | No
         page_id="UCchannel",
         token_expires_at=youtube_expires,
     )
-
-
-def test_every_platform_and_kind_is_published_and_recorded(stack: Stack, run_wrapper: Runner):
-    """One post per platform and kind goes out once and is recorded with the platform's id and URL."""
-    img, img2 = stack.media_url("a.jpg"), stack.media_url("b.jpg")
-    video = stack.media_url("clip.mp4", 600_000)
-    kinds = [
-        ("facebook", {"content_type": "post"}),
-        ("facebook", {"content_type": "static_post", "media_url": img}),
-        ("facebook", {"content_type": "carousel", "images": [img, img2]}),
-        ("facebook", {"content_type": "video", "media_url": video}),
-        ("instagram", {"content_type": "static_post", "media_url": img}),
-        ("instagram", {"content_type": "carousel", "images": [img, img2]}),
-        ("instagram", {"content_type": "reel", "media_url": video}),
-        (
-            "linkedin",
-            {"content_type": "post", "content": "Escapes (all) [of] <these> *chars* _ ~ | {x} @ \\ #tag"},
-        ),
-        ("linkedin", {"content_type": "static_post", "media_url": img}),
-        ("linkedin", {"content_type": "carousel", "images": [img, img2]}),
-        ("youtube", {"content_type": "long_video", "media_url": video, "title": "Tour"}),
-    ]
-    with stack.connect() as conn:
-        user = seed.user(conn, "all@example.com")
-        connect_all(stack, conn, user, youtube_expires=now() + timedelta(hours=1))
-        posts = [
-            (
-                platform,
-                seed.created_content(
-                    conn,
-                    user,
-                    platform=platform,
-                    scheduled_at=now(),
-                    **{"content": f"{platform} {i}", **fields},
-                ),
-            )
-            for i, (platform, fields) in enumerate(kinds)
-        ]
-    run = run_wrapper()
-    assert run.returncode == 0, run.log
-    created = {
-        "facebook": [p["id"] for p in stack.graph.created if p["platform"] == "facebook"],
-        "instagram": [p["id"] for p in stack.graph.created if p["platform"] == "instagram"],
-        "linkedin": [p["id"] for p in stack.linkedin.created],
-        "youtube": [p["id"] for p in stack.youtube.created],
-    }
-    assert {k: len(v) for k, v in created.items()} == {
-        "facebook": 4,
-        "instagram": 3,
-        "linkedin": 3,
-        "youtube": 1,
-    }
-    with stack.connect() as conn:
-        for platform, post in posts:
-            row = seed.row(conn, "created_content", post)
-            meta = row["metadata"]
-            assert row["status"] == "published", (platform, meta)
-            assert meta[f"{platform}_post_id"] in created[platform]
-            assert row["channel_post_id"] == meta[f"{platform}_post_id"]
-            assert meta["post_url"].startswith(URL_PREFIXES[platform]), meta["post_url"]
-    escaped = [p for p in stack.linkedin.created if p["text"].startswith("Escapes")]
-    assert escaped[0]["text"] == "Escapes (all) [of] <these> *chars* _ ~ | {x} @ \\ #tag"
-    tokens = (FB_TOKEN, LI_TOKEN, GOOGLE_TOKEN, GOOGLE_REFRESH)
-    for simulator in (stack.graph, stack.linkedin, stack.youtube, stack.google):
-        for request in simulator.requests:
-            url = request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query.items())
-            assert not any(token in url for token in tokens), (
-                f"token in a URL: {request.method} {request.path}"
-            )
 
 
 def test_limits_are_enforced_before_any_call(stack: Stack, run_wrapper: Runner):
