@@ -45,12 +45,6 @@ CC, CP = "created_content", "content_posts"
 IG_LOGIN_PAGE, IG_LOGIN_CONNECTION = "<instagram-login page id>", "<instagram-login connection id>"
 LINKEDIN_ESCAPES = "Escapes (all) [of] <these> *chars* _ ~ | {x} @ \\ #tag"
 
-FACEBOOK_STORY_URL = pytest.mark.xfail(
-    strict=True,
-    reason="services/platforms/facebook_video.py publish_story returns url=None when photo_stories / "
-    "video_stories answer a post_id, so a Facebook story is recorded with post_url null",
-)
-
 
 @dataclass(frozen=True)
 class Media:
@@ -116,7 +110,6 @@ class Case:
     url: str
     instagram_login: bool = False
     notes: dict[str, Any] = field(default_factory=dict)  # metadata the publisher adds besides ids
-    url_marks: tuple[pytest.MarkDecorator, ...] = ()
 
     @property
     def simulator(self) -> str:
@@ -207,7 +200,6 @@ CASES: list[Case] = [
         lambda m: {"content_type": "story", "media_url": m.img},
         lambda m: {"kind": "photo_story", "media": [m.img]},
         FB_STORY,
-        url_marks=(FACEBOOK_STORY_URL,),
     ),
     cc(
         "video-story",
@@ -215,7 +207,6 @@ CASES: list[Case] = [
         lambda m: {"content_type": "story", "metadata": {"video_url": m.video}},
         lambda m: {"kind": "video_story", "media": [m.video]},
         FB_STORY,
-        url_marks=(FACEBOOK_STORY_URL,),
     ),
     cp("text", "facebook", lambda _: {"post_type": "text"}, lambda _: {"kind": None, "media": []}, FB_POST),
     cp(
@@ -245,7 +236,6 @@ CASES: list[Case] = [
         lambda m: {"post_type": "story", "primary_image_url": m.img},
         lambda m: {"kind": "photo_story", "media": [m.img]},
         FB_STORY,
-        url_marks=(FACEBOOK_STORY_URL,),
     ),
     # ---- Instagram, connected with Facebook Login (graph.facebook.com) ------------------------
     cc(
@@ -772,7 +762,7 @@ def test_every_platform_and_kind_is_published_once(published: Published, case: C
         assert content.splitlines()[-1] in record["content"]
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.name, marks=case.url_marks) for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in CASES])
 def test_every_published_post_has_its_public_address(published: Published, case: Case):
     """The post's metadata holds the address the app links to: the platform's page of that post."""
     meta = published.row(case)["metadata"]
