@@ -15,7 +15,7 @@ import pytest
 
 from services.candidates import RunOptions
 from services.ledger import ClaimLostError
-from services.outcomes import Deferred, Failed, Outcome, Published, Released, Status
+from services.outcomes import Deferred, Expired, Failed, Outcome, Published, Released, Status
 from services.posts import CREATED_CONTENT, Post
 from services.runner import Runner, RunSettings
 
@@ -266,3 +266,34 @@ def test_limit_caps_the_posts_settled(limit):
     runner, _, ledger, _ = make_runner(rows, concurrency=4)
     runner.run(RunOptions(limit=limit))
     assert sorted(ledger.settled) == [f"p{m}" for m in range(limit)]
+
+
+def test_a_post_a_quota_held_past_the_limit_says_so_when_it_expires():
+    """Expired after waiting on a platform's quota: the reason names the wait, not just the lateness."""
+    late = row("held", "YT", platform="youtube")
+    late["scheduled_at"] = (NOW - timedelta(days=2)).isoformat()
+    late["metadata"]["_publish_last_error"] = "YouTube's daily upload quota for this app is used up."
+    runner, _, ledger, publisher = make_runner([late])
+    runner.run(RunOptions())
+    outcome = ledger.settled["held"]
+    assert isinstance(outcome, Expired)
+    assert outcome.message.startswith("Not published: it was due")
+    assert "It was waiting because: YouTube's daily upload quota" in outcome.message
+    assert publisher.runs == {}  # never sent
+
+
+def test_an_ambiguous_post_past_the_limit_is_only_reconciled():
+    """Past the limit with a sending mark: the publisher is asked to look, never allowed to send."""
+    late = row("doubt", "FB")
+    late["scheduled_at"] = (NOW - timedelta(days=2)).isoformat()
+    late["metadata"]["_publish_sending_at"] = (NOW - timedelta(days=2)).isoformat()
+    runner, _, _, publisher = make_runner([late])
+    calls: list[bool] = []
+
+    def publish(post: Post, *, may_send: bool = True) -> Outcome:
+        calls.append(may_send)
+        return Published("found", None)
+
+    publisher.publish = publish  # type: ignore[method-assign]
+    assert runner.run(RunOptions()).count(Status.PUBLISHED) == 1
+    assert calls == [False]
