@@ -5,7 +5,7 @@
     ./scripts/bench.sh burst idle          # only these
     ./scripts/bench.sh --help              # every size flag
 
-Benchmarks: burst, isolation, idle, memory, contention (docs/PERFORMANCE.md explains each, its
+Benchmarks: burst, isolation, idle, memory, contention, requests (docs/PERFORMANCE.md explains each, its
 goals and the latest figures). Figures, ratios and goals are printed; nothing asserts, so a
 slower machine gives slower figures, not a failure.
 """
@@ -22,9 +22,10 @@ from benchmarks.burst import BurstSizes, burst, contention, isolation
 from benchmarks.harness import Row, machine, table, workdir
 from benchmarks.idle import idle
 from benchmarks.memory import memory
+from benchmarks.requests import requests_per_post
 from devstack.postgres import Cluster, cluster
 
-NAMES = ("burst", "isolation", "idle", "memory", "contention")
+NAMES = ("burst", "isolation", "idle", "memory", "contention", "requests")
 MIB = 1024 * 1024
 
 # Sizes: (full, quick). The quick ones only prove every benchmark runs end to end.
@@ -77,6 +78,7 @@ def runners(args: argparse.Namespace, work: Path) -> dict[str, Callable[[Cluster
         "idle": lambda c: idle(c, work, int(args.backlog), int(args.repeat)),
         "memory": lambda c: memory(c, work, video_bytes, int(args.image_mb * 1e6), int(args.together)),
         "contention": lambda c: contention(c, work, sizes, level, int(args.hosts)),
+        "requests": lambda c: requests_per_post(c, work),
     }
 
 

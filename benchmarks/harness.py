@@ -93,6 +93,7 @@ def publisher_env(stack: Stack, workdir: Path, name: str, settings: Mapping[str,
             "LOG_FILE": str(workdir / f"{name}.log"),
             "PUBLISHER_LOCK_FILE": str(workdir / f"{name}.lock"),
             "PUBLISH_RUN_BUDGET": "6h",
+            "PUBLISH_CLAIM_LEASE": "7h",  # a lease must outlast the budget
             "HTTP_TIMEOUT_SECONDS": "60",
             **settings,
         }
