@@ -130,7 +130,7 @@ def _unsupported(what: str) -> ApiError:
 
 
 def _pg_status(state: str) -> int:
-    """The HTTP status PostgREST gives a SQLSTATE (docs/postgrest.md, "Errors")."""
+    """The HTTP status PostgREST gives a SQLSTATE (docs/postgrest.md, "Errors we meet")."""
     if state.startswith("PT") and state[2:].isdigit():  # RAISE SQLSTATE 'PT404' picks the status
         return int(state[2:])
     fixed = {"23503": 409, "23505": 409, "42P01": 404, "42883": 404, "42501": 403, "25006": 405}
