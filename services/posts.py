@@ -44,7 +44,7 @@ DOCUMENT_EXTENSIONS = (".pdf", ".ppt", ".pptx", ".doc", ".docx")
 # Kinds no adapter publishes (the app sends them by other means): kept by name for the error.
 _OTHER_KINDS = {"email": "email", "message": "message"}
 
-# Keys the publisher keeps in a post's metadata besides the contract's (documented in README).
+# Keys the publisher keeps in a post's metadata besides the app's (docs/data-model.md).
 REMOTE_KEY = "_publish_remote"  # ids an adapter remembered (container, upload session, ...)
 SENDING_KEY = "_publish_sending_at"  # set right before the first call that can publish
 ATTEMPTS_KEY = "_publish_attempts"  # transient failures so far

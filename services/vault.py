@@ -90,7 +90,7 @@ class Vault:
         try:
             expires_at = parse_timestamp(expires, "token_expires_at") if expires else None
         except ValueError:
-            expires_at = None  # unreliable by contract; adapters refresh on a 401 anyway
+            expires_at = None  # unreliable (docs/data-model.md); adapters refresh on a 401 anyway
         return Connection(
             id=str(row["id"]),
             user_id=str(row.get("user_id")),

@@ -1,8 +1,8 @@
--- The content app's tables as the data-model contract describes them, for tests and the sandbox
+-- The content app's tables as docs/data-model.md describes them, for tests and the sandbox
 -- ONLY. Never run this on a real database: the app owns its schema there; apply
 -- sql/migration.sql instead.
 --
--- Columns the contract marks "used by the app, no DDL found" are deliberately absent here:
+-- Columns docs/data-model.md marks "used by the app, no DDL found" are deliberately absent here:
 -- sql/migration.sql adds them, so every test run also proves the migration works on a database
 -- that has only the app's published schema.
 
