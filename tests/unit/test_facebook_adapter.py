@@ -769,12 +769,14 @@ def test_photo_story_is_an_unpublished_photo_then_photo_stories(stack: GraphStac
 
 
 def test_video_story_goes_through_video_stories(stack: GraphStack) -> None:
-    """A video story: start, upload, finish on video_stories; its post_id is the result."""
+    """A video story: start, upload, finish on video_stories; its post_id is the result, and its
+    public address is read from the Page's stories."""
     job = stack.job("story:video")
     assert job.media_kind(0) == MEDIA_VIDEO
     result = stack.publish(job)
     steps = [stack.sim.step_of(r) for r in stack.sim.requests]
-    assert steps == ["video_stories_start", "video_upload", "video_stories_finish"]
+    assert steps == ["video_stories_start", "video_upload", "video_stories_finish", "stories"]
+    assert result.url is not None
     (finish,) = stack.calls("video_stories_finish")
     assert finish.form == {"upload_phase": "finish", "video_id": stack.recorder.remembered["video_id"]}
     assert stack.sim.created[0]["kind"] == "video_story"
