@@ -263,3 +263,50 @@ def test_a_run_killed_with_posts_in_flight_publishes_nothing_twice(pg_cluster: C
     assert len(texts) == len(set(texts)), "a post was published twice"
     assert statuses == {"published"}
     assert len(texts) == len(posts)
+
+
+def test_a_post_due_during_a_long_upload_goes_out_before_the_upload_ends(pg_cluster: Cluster, tmp_path: Path):
+    """Cron's next run on the host is skipped while an upload runs: the running one rescans and publishes."""
+    latency = {"youtube": Latency(body_bytes_per_s=400_000)}
+    with running_stack(pg_cluster, latency=latency) as stack:
+        user, [page] = pages(stack, 1, "rescan@example.com")
+        with stack.connect() as conn:
+            seed.connection(
+                conn,
+                stack.encryption_key,
+                user,
+                "youtube",
+                access_token="ya29.rescan0123456789",
+                refresh_token="1//rescan",
+                page_id="UCrescan",
+                token_expires_at=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1),
+            )
+            video = seed.created_content(
+                conn,
+                user,
+                platform="youtube",
+                content_type="video",
+                title="Long",
+                content="long",
+                media_url=stack.media_url("rescan.mp4", 3_000_000),
+                scheduled_at=datetime.now(UTC),
+            )
+        running = host(stack, tmp_path, "a", PUBLISH_RESCAN_INTERVAL="2s")
+        time.sleep(2.5)
+        with stack.connect() as conn:
+            late = seed.created_content(
+                conn,
+                user,
+                content="due while uploading",
+                scheduled_at=datetime.now(UTC),
+                metadata={"page_id": page},
+            )
+        skipped = run_host(stack, tmp_path, "a")  # cron's next start on the same host: the lock says no
+        assert "still active on this host" in skipped
+        assert running.wait(timeout=60) == 0
+        with stack.connect() as conn:
+            late_at = seed.row(conn, "created_content", late)["published_at"]
+            video_at = seed.row(conn, "created_content", video)["published_at"]
+    assert late_at is not None
+    assert video_at is not None
+    assert late_at < video_at
