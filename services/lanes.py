@@ -119,6 +119,11 @@ class Lanes:
         return self._in_flight
 
     @property
+    def accounts(self) -> int:
+        """How many lanes have work (running or waiting): what keeps every thread busy."""
+        return len(self._lanes)
+
+    @property
     def waiting(self) -> int:
         """How many posts wait to start."""
         return sum(len(lane.waiting) for lane in self._lanes.values())

@@ -184,9 +184,13 @@ class _Pass:
         return len(acting)
 
     def claim_more(self) -> None:
-        """Claim whole accounts' posts until the lanes have work for every thread."""
+        """Claim whole accounts' posts until there are twice as many accounts with work as threads.
+
+        Counted in accounts, not posts: an account's posts run one at a time, so ten posts of one
+        account keep one thread busy, not ten.
+        """
         target = 2 * self.settings.concurrency
-        while self.pending and self.lanes.waiting < target:
+        while self.pending and self.lanes.accounts < target:
             batch: list[tuple[str, Candidate]] = []
             while self.pending and len(batch) < self.settings.batch_size:
                 key, candidates = self.pending.popitem(last=False)

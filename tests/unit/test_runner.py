@@ -297,3 +297,12 @@ def test_an_ambiguous_post_past_the_limit_is_only_reconciled():
     publisher.publish = publish  # type: ignore[method-assign]
     assert runner.run(RunOptions()).count(Status.PUBLISHED) == 1
     assert calls == [False]
+
+
+def test_every_thread_gets_an_account_when_accounts_have_many_posts():
+    """Ten posts per account do not starve the lanes: all threads run at once."""
+    rows = [row(f"a{a}-{m}", f"acct{a}", m) for a in range(8) for m in range(10)]
+    runner, _, _, publisher = make_runner(rows, concurrency=8)
+    publisher.delays = {r["id"]: 0.02 for r in rows}
+    assert runner.run(RunOptions()).count(Status.PUBLISHED) == 80
+    assert publisher.most_in_flight == 8
