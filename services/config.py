@@ -20,7 +20,7 @@ from dotenv import dotenv_values
 
 from services.errors import ConfigError
 from services.platforms.base import PlatformSettings
-from services.platforms.youtube import CATEGORIES as YOUTUBE_CATEGORIES
+from services.platforms.youtube_categories import CATEGORIES as YOUTUBE_CATEGORIES
 
 ROOT = Path(__file__).resolve().parent.parent
 

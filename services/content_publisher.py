@@ -21,7 +21,6 @@ import httpx
 from services.errors import PlatformError, StoreError
 from services.ledger import ClaimLostError, Ledger, SendingNotAllowedError
 from services.outcomes import Failed, Outcome, Published, Unconfirmed
-from services.platforms import ADAPTERS
 from services.platforms.base import Adapter, AdapterContext, Connection, PlatformSettings, PublishJob
 from services.policy import RetryRules, maybe_live_advice, outcome_for_error
 from services.posts import ATTEMPTS_KEY, InvalidPostError, Post, build_job
@@ -41,9 +40,16 @@ DISPLAY_NAMES = {
 }
 
 
+def registry() -> Mapping[str, Adapter]:
+    """Every adapter, by platform name (loaded on first use: an idle run never needs them)."""
+    from services.platforms.registry import ADAPTERS  # noqa: PLC0415 (deferred on purpose, see above)
+
+    return ADAPTERS
+
+
 def display_name(platform: str) -> str:
     """The platform's name as users write it."""
-    adapter = ADAPTERS.get(platform)
+    adapter = registry().get(platform)
     if adapter is not None:
         return adapter.display_name
     return DISPLAY_NAMES.get(platform, platform.capitalize() or "an unknown platform")
@@ -63,7 +69,7 @@ class ContentPublisher:
         rules: RetryRules,
         now: Callable[[], datetime],
         sleep: Callable[[float], None],
-        adapters: Mapping[str, Adapter] = ADAPTERS,
+        adapters: Mapping[str, Adapter] | None = None,
     ) -> None:
         self._store = store
         self._ledger = ledger
@@ -73,10 +79,14 @@ class ContentPublisher:
         self._rules = rules
         self._now = now
         self._sleep = sleep
-        self._adapters = adapters
+        self._given_adapters = adapters
         # Active connection rows per (owner, platform), read once per run, most recent first.
         self._connections: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._loaded: set[str] = set()
+
+    @property
+    def _adapters(self) -> Mapping[str, Adapter]:
+        return self._given_adapters if self._given_adapters is not None else registry()
 
     # ---- connections -------------------------------------------------------------------------
     def load_connections(self, owner_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -141,6 +151,10 @@ class ContentPublisher:
     def verify_key(self, rows: list[dict[str, Any]]) -> None:
         """EncryptionKeyError when ENCRYPTION_KEY decrypts none of the stored tokens."""
         self._vault.verify_key(rows)
+
+    def prime(self, rows: list[dict[str, Any]]) -> None:
+        """Decrypt these connections once, up front (their secrets masked from the first line)."""
+        self._vault.prime(rows)
 
     def lane_key(self, post: Post) -> str:
         """The account a post goes to (its lane); a post that cannot be published has its own."""

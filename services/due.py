@@ -17,17 +17,13 @@ Rules (from the app's behaviour; docs/schedules.md is the reference):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import Enum
 
 import pytz
-
-# The CLDR windowsZones table as tzlocal ships it: a runtime dependency rather than a vendored
-# copy, because tzlocal regenerates it from CLDR at each release, so a version bump keeps it
-# current without a generator of our own (docs/schedules.md, "Windows zone names").
-from tzlocal.windows_tz import win_tz
 
 UTC = pytz.utc
 NOON = time(12, 0)
@@ -141,10 +137,26 @@ def _is_end_of_day(value: object) -> bool:
 
 
 # ---- the owner's time zone ----------------------------------------------------------------------
-_IANA_BY_FOLDED: dict[str, list[str]] = {}
-for _name in pytz.all_timezones:
-    _IANA_BY_FOLDED.setdefault(_name.casefold(), []).append(_name)
-_WINDOWS_BY_FOLDED = {name.casefold(): iana for name, iana in win_tz.items()}
+@functools.cache
+def _iana_by_folded() -> dict[str, list[str]]:
+    """IANA names by their case-folded form (built on first use: most runs never need it)."""
+    table: dict[str, list[str]] = {}
+    for name in pytz.all_timezones:
+        table.setdefault(name.casefold(), []).append(name)
+    return table
+
+
+@functools.cache
+def _windows_by_folded() -> dict[str, str]:
+    """Windows zone names (case-folded) to IANA names, from CLDR's table as tzlocal ships it."""
+    # A runtime dependency rather than a vendored copy: tzlocal regenerates the table from CLDR at
+    # each release, so a version bump keeps it current (docs/schedules.md, "Windows zone names").
+    # Imported here because it is large and most runs never need it.
+    from tzlocal.windows_tz import win_tz  # noqa: PLC0415
+
+    return {name.casefold(): iana for name, iana in win_tz.items()}
+
+
 # "+02:00", "+0530", "+2", "UTC+2", "UTC-05:30", "GMT-5", "UTC +02:00": the sign means what
 # people mean (east of Greenwich is +). POSIX `Etc/GMT-5` is an IANA name and never reaches this.
 _OFFSET_ZONE = re.compile(r"^(?:(?:UTC|GMT)\s*)?([+\-−])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
@@ -166,11 +178,12 @@ def owner_timezone(name: object) -> tuple[tzinfo, str | None]:
     if text in pytz.all_timezones_set:
         return pytz.timezone(text), None
     folded = text.casefold()
-    matches = _IANA_BY_FOLDED.get(folded, [])
+    matches = _iana_by_folded().get(folded, [])
     if len(matches) == 1:
         return pytz.timezone(matches[0]), f"timezone {_shown(name)} read as {matches[0]}"
-    if folded in _WINDOWS_BY_FOLDED:
-        iana = _WINDOWS_BY_FOLDED[folded]
+    windows = _windows_by_folded()
+    if folded in windows:
+        iana = windows[folded]
         return pytz.timezone(iana), f"Windows timezone {_shown(name)} read as {iana} (CLDR)"
     offset = _fixed_offset(text)
     if offset is not None:

@@ -43,8 +43,11 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
 
     def register(self, *secrets: str | None) -> None:
-        """Remember secrets (and their URL-encoded forms) so that `scrub` masks them."""
-        added = False
+        """Remember secrets (and their URL-encoded forms) so that `scrub` masks them.
+
+        Cheap: the pattern is rebuilt at the next `scrub`, once for every secret registered
+        since (a run registers hundreds of tokens; rebuilding for each would cost seconds).
+        """
         with self._lock:
             for secret in secrets:
                 if not secret or len(secret) < _MIN_SECRET_LENGTH:
@@ -52,16 +55,20 @@ class Redactor:
                 for form in {secret, quote(secret, safe=""), quote(secret)}:
                     if form not in self._secrets:
                         self._secrets.add(form)
-                        added = True
-            if added:
+                        self._pattern = None
+
+    def _current_pattern(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._secrets:
                 ordered = sorted(self._secrets, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            return self._pattern
 
     def scrub(self, text: str) -> str:
         """Return `text` with every registered secret and token-shaped string masked."""
         if not text:
             return text
-        pattern = self._pattern
+        pattern = self._current_pattern()
         if pattern is not None:
             text = pattern.sub(MASK, text)
         for shape in _TOKEN_SHAPES:

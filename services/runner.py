@@ -173,6 +173,7 @@ class _Pass:
         rows = runner._publisher.load_connections([c.post.owner_id for c in acting if c.post.owner_id])
         if first:
             runner._publisher.verify_key(rows)
+        runner._publisher.prime(rows)
         for candidate in acting:
             self.known.add(candidate.post.ref)
             key = runner._publisher.lane_key(candidate.post)

@@ -110,6 +110,16 @@ class Vault:
             wordpress_app_password=app_password,
         )
 
+    def prime(self, rows: list[dict[str, Any]]) -> None:
+        """Decrypt the run's connections up front, so their secrets are masked from the first line
+        on and the masking pattern is built once, not once per connection; damaged ones are left
+        for their posts to report."""
+        for row in rows:
+            try:
+                self._decrypt(row, str(row.get("platform") or "platform"))
+            except InvalidPostError:
+                continue
+
     def verify_key(self, rows: list[dict[str, Any]]) -> None:
         """Stop the run (EncryptionKeyError) when ENCRYPTION_KEY decrypts no stored token at all.
 

@@ -25,6 +25,14 @@ CREATE INDEX IF NOT EXISTS publisher_created_content_scheduled_user
     ON public.created_content (user_id, id) WHERE status = 'scheduled';
 CREATE INDEX IF NOT EXISTS publisher_content_posts_scheduled
     ON public.content_posts (id) WHERE status = 'scheduled';
+-- What can be due by now, found without scanning the backlog of future posts: a run reads only
+-- the rows dated up to tomorrow, whatever a year of scheduled posts holds.
+CREATE INDEX IF NOT EXISTS publisher_created_content_due
+    ON public.created_content (scheduled_at) WHERE status = 'scheduled';
+CREATE INDEX IF NOT EXISTS publisher_created_content_undated
+    ON public.created_content (scheduled_date) WHERE status = 'scheduled' AND scheduled_at IS NULL;
+CREATE INDEX IF NOT EXISTS publisher_content_posts_due
+    ON public.content_posts (scheduled_date) WHERE status = 'scheduled';
 CREATE INDEX IF NOT EXISTS publisher_content_posts_campaign
     ON public.content_posts (campaign_id);
 CREATE INDEX IF NOT EXISTS publisher_content_campaigns_user

@@ -1,22 +1,6 @@
-"""The platform adapters, by the platform name the app stores (created_content.platform).
+"""The platform adapters: one module per platform, the interface in `base.py`, the registry of
+which platform name the app stores maps to which adapter in `registry.py`.
 
-An explicit dict: adding a platform is one import and one line here, and a newcomer can see at
-a glance what the scheduler supports.
+This package module imports nothing, so that importing `services.platforms.base` (configuration
+does) does not load every adapter: a run with nothing due never needs them.
 """
-
-from services.platforms.base import Adapter
-from services.platforms.facebook import FacebookAdapter
-from services.platforms.instagram import InstagramAdapter
-from services.platforms.linkedin import LinkedInAdapter
-from services.platforms.wordpress import WordPressAdapter
-from services.platforms.x import XAdapter
-from services.platforms.youtube import YouTubeAdapter
-
-ADAPTERS: dict[str, Adapter] = {
-    "facebook": FacebookAdapter(),
-    "instagram": InstagramAdapter(),
-    "linkedin": LinkedInAdapter(),
-    "youtube": YouTubeAdapter(),
-    "twitter": XAdapter(),
-    "wordpress": WordPressAdapter(),
-}

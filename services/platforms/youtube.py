@@ -39,6 +39,7 @@ from services.platforms.base import (
     send,
 )
 from services.platforms.oauth import Exchange, OAuthToken
+from services.platforms.youtube_categories import CATEGORIES
 from services.platforms.youtube_errors import (
     PLATFORM,
     ThrottledError,
@@ -54,25 +55,6 @@ log = logging.getLogger("publisher")
 
 REFRESH_MARGIN = timedelta(minutes=5)
 TAGS_MAX_CHARS = 500
-# Categories an upload may use (videoCategories.list, regionCode=US, assignable=true). Others
-# are refused by YouTube with invalidCategoryId, so they are refused here before any upload.
-CATEGORIES: dict[str, str] = {
-    "1": "Film & Animation",
-    "2": "Autos & Vehicles",
-    "10": "Music",
-    "15": "Pets & Animals",
-    "17": "Sports",
-    "19": "Travel & Events",
-    "20": "Gaming",
-    "22": "People & Blogs",
-    "23": "Comedy",
-    "24": "Entertainment",
-    "25": "News & Politics",
-    "26": "Howto & Style",
-    "27": "Education",
-    "28": "Science & Technology",
-    "29": "Nonprofits & Activism",
-}
 THROTTLES_KEY = "throttles"  # resume key: short-term throttles this post met so far
 
 

@@ -29,8 +29,8 @@ from services.errors import (
     RetryableError,
 )
 from services.outcomes import Failed, Status
-from services.platforms import ADAPTERS
 from services.platforms.base import AdapterContext, PublishJob, PublishResult
+from services.platforms.registry import ADAPTERS
 from services.policy import RetryRules, outcome_for_error
 from tests.adapters.harness import SLOW_DELAY_S, Harness, ProgressRecorder, Running, iter_harnesses
 

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from services.decisions import due_time
 from services.due import Decision, ScheduleError, decide
 from services.errors import LimitError
-from services.platforms import ADAPTERS
 from services.platforms.base import PublishJob
+from services.platforms.registry import ADAPTERS
 from services.posts import (
     CONTENT_POSTS,
     CREATED_CONTENT,

@@ -107,6 +107,9 @@ class FakePublisher:
     def verify_key(self, rows: list[dict[str, Any]]) -> None:
         pass
 
+    def prime(self, rows: list[dict[str, Any]]) -> None:
+        pass
+
     def lane_key(self, post: Post) -> str:
         return f"connection:{post.metadata['account']}"
 

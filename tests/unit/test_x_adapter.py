@@ -29,7 +29,6 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
-from services.platforms import ADAPTERS
 from services.platforms.base import (
     CAROUSEL,
     DOCUMENT,
@@ -48,6 +47,7 @@ from services.platforms.base import (
     PublishResult,
     TokenUpdate,
 )
+from services.platforms.registry import ADAPTERS
 from services.platforms.x import (
     MEDIA_POLLS,
     RECONNECT,
