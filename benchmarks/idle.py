@@ -19,7 +19,6 @@ from devstack import seed
 from devstack.postgres import Cluster
 from devstack.stack import Stack
 
-
 CREATE_CLIENT = "import supabase; supabase.create_client('http://127.0.0.1:9', 'key')"
 
 
