@@ -210,3 +210,20 @@ def test_check_measures_and_prints_the_apis_max_rows(stack: Stack):
     lowered = run_cli(PUBLISHER, "check", env=stack.env())
     assert "WARNING  the database API returns at most 7 rows per request" in lowered.stdout
     assert lowered.returncode == 0  # the publisher pages correctly whatever it is: only a warning
+
+
+def test_check_warns_about_youtube_videos_made_private_against_the_request(stack: Stack):
+    """A video YouTube made private (an unaudited Google project) is named by check as a warning."""
+    with stack.connect() as conn:
+        user = seed.user(conn, "yt@example.com")
+        seed.created_content(
+            conn,
+            user,
+            platform="youtube",
+            status="published",
+            published_at=datetime.now(UTC),
+            metadata={"youtube_privacy": "private", "youtube_privacy_requested": "public"},
+        )
+    result = run_cli(PUBLISHER, "check", env=stack.env())
+    assert "WARNING  1 YouTube video(s) published in the last 7 days were made PRIVATE" in result.stdout
+    assert "audit" in result.stdout
