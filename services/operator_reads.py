@@ -261,7 +261,7 @@ class OperatorReads:
                     self._posts(table, "id,platform", scope)  # type: ignore[misc]
                     .eq("status", "published")
                     .gte("published_at", stamp)
-                    .eq("metadata->>youtube_privacy_forced", "true")
+                    .not_.is_("metadata->>youtube_privacy_requested", "null")
                 ),
             )
         return found
