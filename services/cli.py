@@ -159,7 +159,7 @@ def build_parts(config: Config, run_id: str, http: httpx.Client, user_id: str | 
         budget=config.run_budget,
         batch_size=config.batch_size,
         concurrency=config.concurrency,
-        caps={"youtube": 2, **config.concurrency_caps},
+        caps=config.concurrency_caps,
         rescan_interval=config.rescan_interval,
     )
     runner = Runner(store, ledger, publisher, settings, now=_now)
@@ -181,11 +181,6 @@ def _database_http(config: Config) -> httpx.Client:
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
         verify=_tls(),
     )
-
-
-def summary_line(summary: Summary) -> str:
-    """The one closing line of a run."""
-    return summary.line()
 
 
 def _refuse_network(request: httpx.Request) -> httpx.Response:
@@ -267,7 +262,7 @@ def _publish(config: Config, options: RunOptions) -> int:
         except Exception:
             log.exception("run %s failed with an unexpected error", run_id)
             return EXIT_FAILED
-    log.info(summary_line(summary))
+    log.info(summary.line())
     if options.post_ids:
         return _report_post_ids(parts.store, options, summary)
     return EXIT_OK

@@ -151,7 +151,7 @@ class Config:
     run_budget: timedelta = timedelta(seconds=50)
     rescan_interval: timedelta = timedelta(minutes=1)
     concurrency: int = 16
-    concurrency_caps: dict[str, int] = field(default_factory=lambda: {"youtube": 2})
+    concurrency_caps: dict[str, int] = field(default_factory=dict)  # from PUBLISH_CONCURRENCY_<PLATFORM>
     max_attempts: int = 3
     retry_delay: timedelta = timedelta(minutes=2)
     rate_limit_delay: timedelta = timedelta(minutes=30)

@@ -234,7 +234,7 @@ class ContentPublisher:
                 return Unconfirmed(f"{message} {maybe_live_advice(adapter.display_name)}", detail=detail)
             return Failed(message, detail=detail)
         self._ledger.touched(connection.id)
-        return Published(result.post_id, result.url, dict(getattr(result, "notes", {}) or {}))
+        return Published(result.post_id, result.url, dict(result.notes))
 
 
 def _attempts(post: Post) -> int:

@@ -127,9 +127,3 @@ class Lanes:
     def waiting(self) -> int:
         """How many posts wait to start."""
         return sum(len(lane.waiting) for lane in self._lanes.values())
-
-    def __contains__(self, ref: object) -> bool:
-        return any(
-            (lane.running is not None and lane.running.ref == ref) or any(p.ref == ref for p in lane.waiting)
-            for lane in self._lanes.values()
-        )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -294,8 +294,3 @@ def _write_for(post: Post, outcome: Outcome) -> tuple[str, dict[str, Any]]:
     if isinstance(outcome, Unconfirmed):
         return "publisher_mark_unconfirmed", {"p_message": outcome.message, "p_expired": outcome.expired}
     return "publisher_release", {}
-
-
-def held_refs(posts: Iterable[Post]) -> set[str]:
-    """The refs of these posts (for set arithmetic in the runner)."""
-    return {post.ref for post in posts}

@@ -52,7 +52,7 @@ class RunSettings:
     budget: timedelta = timedelta(seconds=50)
     batch_size: int = 25
     concurrency: int = 16
-    caps: dict[str, int] = field(default_factory=lambda: {"youtube": 2})
+    caps: dict[str, int] = field(default_factory=dict)  # per platform; configuration sets YouTube 2
     rescan_interval: timedelta = timedelta(minutes=1)
 
 
