@@ -335,18 +335,17 @@ def _status(config: Config, options: RunOptions, *, as_json: bool) -> int:
     from services import status  # noqa: PLC0415 (operator command, imported on use)
     from services.operator_reads import OperatorReads  # noqa: PLC0415
 
-    with _offline_http() as http:
-        parts = build_parts(config, "status", http)
-        now = _now()
-        report = status.collect(
-            OperatorReads(parts.store),
-            read_candidates(parts.store, options, now, config.max_lateness, quiet=True),
-            tables=options.tables,
-            scope=Scope(user_id=options.user_id),
-            now=now,
-            max_lateness=config.max_lateness,
-            claim_lease=config.claim_lease,
-        )
+    store = Store(make_client(config))  # status reads only: no run, no platform client
+    now = _now()
+    report = status.collect(
+        OperatorReads(store),
+        read_candidates(store, options, now, config.max_lateness, quiet=True),
+        tables=options.tables,
+        scope=Scope(user_id=options.user_id),
+        now=now,
+        max_lateness=config.max_lateness,
+        claim_lease=config.claim_lease,
+    )
     print(scrub(status.as_json(report) if as_json else status.as_text(report)))
     return EXIT_OK
 

@@ -58,18 +58,19 @@ class Vault:
         self._monotonic = monotonic
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
-        self._fresh: dict[str, Connection] = {}  # connections whose token this run refreshed
+        # Every connection decrypted this run, by id; a refresh replaces its entry.
+        self._known: dict[str, Connection] = {}
 
     # ---- decryption ----------------------------------------------------------------------------
     def connection(self, row: Mapping[str, Any], display_name: str) -> Connection:
-        """A connection row with its secrets decrypted; a token this run refreshed wins.
+        """A connection row with its secrets decrypted, once per run; a token this run refreshed wins.
 
         A damaged secret is this connection's problem only: InvalidPostError with a sentence
         asking the user to reconnect.
         """
         with self._guard:
-            fresh = self._fresh.get(str(row["id"]))
-        return fresh if fresh is not None else self._decrypt(row, display_name)
+            known = self._known.get(str(row["id"]))
+        return known if known is not None else self._remember(self._decrypt(row, display_name))
 
     def _decrypt(self, row: Mapping[str, Any], display_name: str) -> Connection:
         try:
@@ -111,12 +112,12 @@ class Vault:
         )
 
     def prime(self, rows: list[dict[str, Any]]) -> None:
-        """Decrypt the run's connections up front, so their secrets are masked from the first line
-        on and the masking pattern is built once, not once per connection; damaged ones are left
-        for their posts to report."""
+        """Decrypt the run's connections once, up front: their secrets are masked from the first
+        line on, the masking pattern is built once, and posts reuse the decrypted connection.
+        Damaged ones are left for their posts to report."""
         for row in rows:
             try:
-                self._decrypt(row, str(row.get("platform") or "platform"))
+                self.connection(row, str(row.get("platform") or "platform"))
             except InvalidPostError:
                 continue
 
@@ -197,11 +198,11 @@ class Vault:
     def forget(self, connection_id: str) -> None:
         """Drop what this run knows of a connection (it was disconnected)."""
         with self._guard:
-            self._fresh.pop(connection_id, None)
+            self._known.pop(connection_id, None)
 
     def _remember(self, connection: Connection) -> Connection:
         with self._guard:
-            self._fresh[connection.id] = connection
+            self._known[connection.id] = connection
         return connection
 
     def _reread(self, connection: Connection) -> Connection:
