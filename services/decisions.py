@@ -85,9 +85,7 @@ def evaluate(post: Post, now: datetime, max_lateness: timedelta, *, force: bool 
     try:
         due = due_time(post)
     except ScheduleError as exc:
-        # A message that already says where to fix it (the owner's profile) needs no second advice.
-        advice = "" if "settings" in str(exc) else " Fix the schedule in the app and schedule the post again."
-        return Candidate(post, Action.INVALID, error=f"{exc}{advice}")
+        return Candidate(post, Action.INVALID, error=f"{exc} {exc.fix}".rstrip())
     if force:
         return Candidate(post, Action.PUBLISH, due.at, warning=due.warning)
     action = _ACTIONS[decide(due.at, now, max_lateness, _not_before(post))]

@@ -32,8 +32,21 @@ MIN_OFFSET, MAX_OFFSET = timedelta(hours=-12), timedelta(hours=14)
 PROFILE_ADVICE = "set it in the app's profile settings (for example Europe/Berlin or +02:00)"
 
 
+SCHEDULE_FIX = "Fix the schedule in the app and schedule the post again."
+
+
 class ScheduleError(ValueError):
-    """A schedule that cannot be read; the message is a sentence for the user."""
+    """A schedule that cannot be read; the message is a sentence for the user, `fix` what to do.
+
+    Most schedules are fixed in the post itself; a message that already says where the fix is
+    (the owner's profile) passes `fix=""`.
+    """
+
+    def __init__(
+        self, message: str, *, fix: str = "Fix the schedule in the app and schedule the post again."
+    ) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -196,7 +209,7 @@ def owner_timezone(name: object) -> tuple[tzinfo, str | None]:
 
 def _not_a_zone(name: object, why: str = "") -> ScheduleError:
     return ScheduleError(
-        f"The owner's profile timezone {_shown(name)} is not a time zone{why}; {PROFILE_ADVICE}."
+        f"The owner's profile timezone {_shown(name)} is not a time zone{why}; {PROFILE_ADVICE}.", fix=""
     )
 
 
