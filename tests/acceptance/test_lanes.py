@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,6 +80,33 @@ def pages(stack: Stack, count: int, email: str = "lanes@example.com") -> tuple[s
     return user, ids
 
 
+def youtube_video(
+    stack: Stack, conn: Any, user: str, channel: str, media: str, size: int, *, title: str, due: datetime
+) -> str:
+    """A YouTube channel of `user` with a fresh token, and one video post due at `due` naming it."""
+    seed.connection(
+        conn,
+        stack.encryption_key,
+        user,
+        "youtube",
+        access_token=f"ya29.{channel}0123456789",
+        refresh_token=f"1//{channel}",
+        page_id=channel,
+        token_expires_at=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1),
+    )
+    return seed.created_content(
+        conn,
+        user,
+        platform="youtube",
+        content_type="video",
+        title=title,
+        content=title,
+        media_url=stack.media_url(media, size),
+        scheduled_at=due,
+        metadata={"page_id": channel},
+    )
+
+
 def test_each_accounts_posts_appear_in_due_order_under_concurrency(slow_stack: Stack, tmp_path: Path):
     """Four accounts with five posts each, sixteen lanes: every account's posts are created in due order."""
     stack = slow_stack
@@ -110,26 +138,15 @@ def test_the_run_and_platform_caps_hold(slow_stack: Stack, tmp_path: Path):
         for page in ids:
             seed.created_content(conn, user, scheduled_at=datetime.now(UTC), metadata={"page_id": page})
         for channel in range(3):
-            seed.connection(
-                conn,
-                stack.encryption_key,
-                user,
-                "youtube",
-                access_token=f"ya29.lanes{channel}0123456789",
-                refresh_token=f"1//lanes{channel}",
-                page_id=f"UClanes{channel}",
-                token_expires_at=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1),
-            )
-            seed.created_content(
+            youtube_video(
+                stack,
                 conn,
                 user,
-                platform="youtube",
-                content_type="video",
+                f"UClanes{channel}",
+                f"lanes-{channel}.mp4",
+                600_000,
                 title=f"Clip {channel}",
-                content="clip",
-                media_url=stack.media_url(f"lanes-{channel}.mp4", 600_000),
-                scheduled_at=datetime.now(UTC),
-                metadata={"page_id": f"UClanes{channel}"},
+                due=datetime.now(UTC),
             )
     run_host(stack, tmp_path, "a", PUBLISH_CONCURRENCY="4", PUBLISH_CONCURRENCY_YOUTUBE="1")
     assert len(stack.graph.created) == 24
@@ -144,26 +161,16 @@ def test_a_slow_upload_holds_up_only_its_own_account(pg_cluster: Cluster, tmp_pa
     with running_stack(pg_cluster, latency=latency) as stack:
         user, ids = pages(stack, 12)
         with stack.connect() as conn:
-            seed.connection(
-                conn,
-                stack.encryption_key,
-                user,
-                "youtube",
-                access_token="ya29.slowUpload0123456789",
-                refresh_token="1//slow",
-                page_id="UCslow",
-                token_expires_at=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1),
-            )
-            video = seed.created_content(
+            video = youtube_video(
+                stack,
                 conn,
                 user,
-                platform="youtube",
-                content_type="video",
+                "UCslow",
+                "big.mp4",
+                3_000_000,
                 title="Big",
-                content="big",
-                media_url=stack.media_url("big.mp4", 3_000_000),
-                scheduled_at=datetime.now(UTC) - timedelta(minutes=5),  # due first
-            )
+                due=datetime.now(UTC) - timedelta(minutes=5),
+            )  # due first
             others = [
                 seed.created_content(conn, user, scheduled_at=datetime.now(UTC), metadata={"page_id": page})
                 for page in ids
@@ -181,25 +188,8 @@ def test_a_lease_is_renewed_through_an_upload_three_leases_long(pg_cluster: Clus
     with running_stack(pg_cluster, latency=latency) as stack:
         with stack.connect() as conn:
             user = seed.user(conn, "long@example.com")
-            seed.connection(
-                conn,
-                stack.encryption_key,
-                user,
-                "youtube",
-                access_token="ya29.longUpload0123456789",
-                refresh_token="1//long",
-                page_id="UClong",
-                token_expires_at=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1),
-            )
-            post = seed.created_content(
-                conn,
-                user,
-                platform="youtube",
-                content_type="video",
-                title="Long upload",
-                content="long",
-                media_url=stack.media_url("long.mp4", 3_000_000),
-                scheduled_at=datetime.now(UTC),
+            post = youtube_video(
+                stack, conn, user, "UClong", "long.mp4", 3_000_000, title="Long upload", due=datetime.now(UTC)
             )
         first = host(stack, tmp_path, "a", **SHORT_LEASE)
         started = time.monotonic()
@@ -271,25 +261,8 @@ def test_a_post_due_during_a_long_upload_goes_out_before_the_upload_ends(pg_clus
     with running_stack(pg_cluster, latency=latency) as stack:
         user, [page] = pages(stack, 1, "rescan@example.com")
         with stack.connect() as conn:
-            seed.connection(
-                conn,
-                stack.encryption_key,
-                user,
-                "youtube",
-                access_token="ya29.rescan0123456789",
-                refresh_token="1//rescan",
-                page_id="UCrescan",
-                token_expires_at=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1),
-            )
-            video = seed.created_content(
-                conn,
-                user,
-                platform="youtube",
-                content_type="video",
-                title="Long",
-                content="long",
-                media_url=stack.media_url("rescan.mp4", 3_000_000),
-                scheduled_at=datetime.now(UTC),
+            video = youtube_video(
+                stack, conn, user, "UCrescan", "rescan.mp4", 3_000_000, title="Long", due=datetime.now(UTC)
             )
         running = host(stack, tmp_path, "a", PUBLISH_RESCAN_INTERVAL="2s")
         time.sleep(2.5)
