@@ -11,7 +11,7 @@ so) and offset paging over rows being claimed skips some. Driver and transport e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -82,21 +82,11 @@ class Store:
             raise StoreError(f"Database request failed ({what}): {_describe(exc)}") from None
 
     # ---- reads ---------------------------------------------------------------------------------
-    def candidates(self, table: str, now: datetime, tomorrow: str, scope: Scope) -> Iterator[dict[str, Any]]:
-        """Every scheduled row of `table` that can be due at `now`, in id order, page by page."""
-        last: str | None = None
-        while True:
-            page = self._call(
-                f"read {table}", partial(self._candidate_page, table, now, tomorrow, scope, last)
-            )
-            if not page:
-                return  # an empty page, not a short one: "Max rows" may be set below PAGE_SIZE
-            yield from page
-            last = str(page[-1]["id"])
+    def candidates(self, table: str, now: datetime, tomorrow: str, scope: Scope) -> list[dict[str, Any]]:
+        """Every scheduled row of `table` that can be due at `now`, in id order (keyset pages)."""
+        return self.every(f"read {table}", partial(self._candidate_query, table, now, tomorrow, scope))
 
-    def _candidate_page(
-        self, table: str, now: datetime, tomorrow: str, scope: Scope, after: str | None
-    ) -> list[dict[str, Any]]:
+    def _candidate_query(self, table: str, now: datetime, tomorrow: str, scope: Scope) -> Any:
         if table == CREATED_CONTENT:
             query = self._client.table(table).select("*")
             if scope.user_id:
@@ -120,9 +110,7 @@ class Store:
         query = query.eq("status", "scheduled")
         if scope.post_ids:
             query = query.in_("id", list(scope.post_ids))
-        if after is not None:
-            query = query.gt("id", after)
-        return _rows(query.order("id").limit(PAGE_SIZE).execute().data)
+        return query
 
     def timezones(self, user_ids: Sequence[str]) -> dict[str, Any]:
         """profiles.timezone of each user (missing profiles are simply absent)."""
