@@ -360,6 +360,15 @@ def send(
         ) from None
 
 
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """A reply's JSON object, or {} when the body is not one (an HTML error page, a list, garbage)."""
+    try:
+        body = response.json()
+    except ValueError:  # not JSON, or not UTF-8
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def platform_text(text: object, limit: int = 300) -> str:
     """A platform's error text made safe to show: secrets masked, whitespace folded, bounded."""
     cleaned = " ".join(scrub(str(text)).split())

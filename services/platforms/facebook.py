@@ -63,10 +63,9 @@ from services.platforms.facebook_video import (
     publish_story,
     reconcile_read,
     reconcile_since,
-    unix,
     upload_unpublished_photo,
 )
-from services.platforms.graph_errors import GraphClient, classify, created_at, same_text
+from services.platforms.graph_errors import GraphClient, classify, created_at, same_text, unix
 
 # Facebook's own cap on a post's text.
 TEXT_MAX_CHARS = 63_206

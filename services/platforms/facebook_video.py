@@ -23,7 +23,7 @@ Resume keys: `video_id`, `upload_url`, `uploaded` (reels, video stories); `story
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -42,7 +42,7 @@ from services.platforms.base import (
     PublishResult,
     platform_text,
 )
-from services.platforms.graph_errors import GraphClient, created_at
+from services.platforms.graph_errors import GraphClient, created_at, unix
 
 PLATFORM = "facebook"
 FACEBOOK_URL = "https://www.facebook.com"
@@ -56,11 +56,6 @@ RECONCILE_LIMIT = "100"
 
 # What a reel's status says about its finish call.
 PUBLISHED, PROCESSING, NOT_FINISHED = "published", "processing", "not finished"
-
-
-def unix(moment: datetime) -> int:
-    """Unix seconds; a naive datetime from a test clock means UTC, not the machine's local time."""
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def reconcile_since(job: PublishJob, now: datetime) -> int:

@@ -27,9 +27,14 @@ from services.errors import (
     RateLimitedError,
     RetryableError,
 )
-from services.platforms.base import AdapterContext, platform_text, send
+from services.platforms.base import AdapterContext, json_object, platform_text, send
 from services.platforms.oauth import OAuthToken
 from services.redaction import register_secret
+
+
+def unix(moment: datetime) -> int:
+    """Unix seconds; a naive datetime from a test clock means UTC, not the machine's local time."""
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def created_at(value: object) -> datetime | None:
@@ -275,7 +280,7 @@ class GraphClient:
             what=self.display_name,
             headers={"Authorization": f"OAuth {self.token}", "file_url": file_url},
         )
-        body = _json_object(response)
+        body = json_object(response)
         if response.is_success and body.get("success") is True:
             return
         if isinstance(body.get("error"), dict):
@@ -330,11 +335,3 @@ class GraphClient:
 def token_refused(response: httpx.Response) -> bool:
     """Whether a reply is Graph's code 190 (the token was not accepted): a refresh may cure it."""
     return not response.is_success and GraphError.from_response(response).code == 190
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -33,7 +33,7 @@ Resume keys (`ctx.progress.remember`, read back from `job.resume`):
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from services.errors import (
@@ -71,6 +71,7 @@ from services.platforms.graph_errors import (
     classify,
     created_at,
     same_text,
+    unix,
 )
 from services.platforms.instagram_login import instagram_graph
 
@@ -148,10 +149,6 @@ class InstagramAdapter(Adapter):
         """Publish `job` on the connection's account, resuming an earlier attempt's container."""
         graph, base, ig_user = instagram_graph(connection, ctx, classify=classify_instagram_error)
         return _InstagramPost(job, ig_user, graph, ctx, base).publish()
-
-
-def _unix(moment: datetime) -> int:
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 class _InstagramPost:
@@ -335,7 +332,7 @@ class _InstagramPost:
             self.sent_after = remembered
             self.ctx.progress.sending()
             return
-        self.sent_after = _unix(self.ctx.now() - SEND_MARGIN)
+        self.sent_after = unix(self.ctx.now() - SEND_MARGIN)
         self.ctx.progress.sending(sent_after=self.sent_after)
 
     def publish_container(self, container: str) -> PublishResult:
@@ -411,7 +408,7 @@ class _InstagramPost:
         if isinstance(remembered, int):
             bounds.append(remembered)
         if self.job.sending_at is not None:
-            bounds.append(_unix(self.job.sending_at - SEND_MARGIN))
+            bounds.append(unix(self.job.sending_at - SEND_MARGIN))
         return min(bounds) if bounds else None
 
     def find_published(self) -> PublishResult | None:
@@ -446,7 +443,7 @@ class _InstagramPost:
             if not isinstance(item, dict) or not item.get("id"):
                 continue
             created = created_at(item.get("timestamp"))
-            if created is None or _unix(created) < since:
+            if created is None or unix(created) < since:
                 continue
             if (story and item.get("media_type") == media_type) or (
                 not story and same_text(item.get("caption"), self.job.text)

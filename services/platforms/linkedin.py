@@ -68,6 +68,7 @@ from services.platforms.base import (
     PublishJob,
     PublishResult,
     TokenUpdate,
+    json_object,
     platform_text,
     send,
     url_name,
@@ -191,7 +192,7 @@ def duplicate_of(response: httpx.Response) -> str | None:
     """The urn a 422 DUPLICATE_POST names, or None when the response is something else."""
     if response.status_code != 422:
         return None
-    data = _json(response)
+    data = json_object(response)
     details = data.get("errorDetails")
     errors = details.get("inputErrors") if isinstance(details, dict) else None
     codes = [e.get("code") for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
@@ -211,7 +212,7 @@ def is_revoked(response: httpx.Response) -> bool:
     """A 401 saying the token was revoked (REVOKED_ACCESS_TOKEN, serviceErrorCode 65601)."""
     if response.status_code != 401:
         return False
-    data = _json(response)
+    data = json_object(response)
     return data.get("code") == "REVOKED_ACCESS_TOKEN" or data.get("serviceErrorCode") == 65601
 
 
@@ -238,14 +239,6 @@ def upload_parts(instructions: object, size: int) -> list[dict[str, Any]] | None
         parts.append({"url": url, "first": first, "last": last, "etag": None})
         expected_first = last + 1
     return parts if parts and expected_first == size else None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:  # not JSON, or not UTF-8
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _result(urn: str) -> PublishResult:
@@ -443,7 +436,7 @@ class _Publication:
         response = self.rest("POST", f"{asset.path}?action=initializeUpload", json=owner)
         if response.status_code != 200:
             raise self.failure(response, doing=f"preparing the upload of {name}")
-        value = _json(response).get("value")
+        value = json_object(response).get("value")
         upload_url = value.get("uploadUrl") if isinstance(value, dict) else None
         urn = value.get(asset.field) if isinstance(value, dict) else None
         if not isinstance(upload_url, str) or not isinstance(urn, str):
@@ -543,7 +536,7 @@ class _Publication:
         response = self.rest("POST", "/rest/videos?action=initializeUpload", json=ask)
         if response.status_code != 200:
             raise self.failure(response, doing=f"preparing the upload of {name}")
-        value = _json(response).get("value")
+        value = json_object(response).get("value")
         value = value if isinstance(value, dict) else {}
         urn = value.get("video")
         parts = upload_parts(value.get("uploadInstructions"), size)
@@ -667,7 +660,7 @@ class _Publication:
             return None
         if response.status_code != 200:
             raise self.failure(response, doing=f"checking an uploaded {noun}")
-        return str(_json(response).get("status", ""))
+        return str(json_object(response).get("status", ""))
 
     def wait_until_available(
         self, path: str, urn: str, noun: str, name: str, requirement: str, polls: int = IMAGE_POLLS
@@ -760,7 +753,7 @@ class _Publication:
                 "client_secret": settings.linkedin_client_secret,
             },
         )
-        data = _json(response)
+        data = json_object(response)
         token = data.get("access_token")
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise self.refresh_failure(response, data)
@@ -807,7 +800,7 @@ class _Publication:
     def failure(self, response: httpx.Response, *, doing: str) -> PlatformError:
         """The error for a LinkedIn reply that is not a success (classes: docs/platforms/linkedin.md)."""
         status = response.status_code
-        data = _json(response)
+        data = json_object(response)
         code = str(data.get("code") or "")
         service = data.get("serviceErrorCode")
         said = platform_text(data.get("message") or response.text or response.reason_phrase)

@@ -62,6 +62,7 @@ from services.platforms.base import (
     PublishResult,
     TokenUpdate,
     check_limits,
+    json_object,
     platform_text,
     send,
     url_name,
@@ -108,7 +109,7 @@ def is_duplicate(response: httpx.Response) -> bool:
     """Whether X refused a post because the account already has one with the same text."""
     if response.status_code != 403:
         return False
-    data = _json(response)
+    data = json_object(response)
     said = " ".join(str(data.get(key, "")) for key in ("detail", "title"))
     errors = data.get("errors")
     if isinstance(errors, list):
@@ -128,16 +129,8 @@ def rate_limit_reset(response: httpx.Response) -> datetime | None:
     return datetime.fromtimestamp(max(resets), UTC) if resets else None
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:  # not JSON, or not UTF-8
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _data(response: httpx.Response) -> dict[str, Any]:
-    data = _json(response).get("data")
+    data = json_object(response).get("data")
     return data if isinstance(data, dict) else {}
 
 
@@ -337,7 +330,7 @@ class _Publication:
             response = self.call("GET", f"/2/users/{user_id}/tweets", params=params)
             if response.status_code != 200:
                 raise self.failure(response, doing="looking for the post on the account")
-            data = _json(response)
+            data = json_object(response)
             posts = data.get("data")
             for post in posts if isinstance(posts, list) else []:
                 if isinstance(post, dict) and comparable(str(post.get("text", ""))) == wanted:
@@ -579,7 +572,7 @@ class _Publication:
             data=form,
             headers=headers,
         )
-        data = _json(response)
+        data = json_object(response)
         access_token, refresh_token = data.get("access_token"), data.get("refresh_token")
         if response.status_code != 200 or not isinstance(access_token, str) or not access_token:
             raise self.refresh_failure(response, data)
@@ -617,7 +610,7 @@ class _Publication:
     def failure(self, response: httpx.Response, *, doing: str) -> PlatformError:
         """The error for an X reply that is not a success (docs/platforms/x.md, "Error classes")."""
         status = response.status_code
-        data = _json(response)
+        data = json_object(response)
         kind = str(data.get("type") or "")
         errors = data.get("errors")
         first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}

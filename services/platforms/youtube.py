@@ -36,6 +36,7 @@ from services.platforms.base import (
     PublishResult,
     TokenUpdate,
     check_limits,
+    json_object,
     send,
 )
 from services.platforms.oauth import Exchange, OAuthToken
@@ -48,7 +49,7 @@ from services.platforms.youtube_errors import (
     throttled,
 )
 from services.platforms.youtube_thumbnail import SET, set_thumbnail
-from services.platforms.youtube_upload import Upload, json_object
+from services.platforms.youtube_upload import Upload
 from services.redaction import register_secret
 
 log = logging.getLogger("publisher")

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import httpx
 
 from services.errors import AmbiguousError, PermanentError, PlatformError, RetryableError
-from services.platforms.base import AdapterContext, PublishJob, send, url_name
+from services.platforms.base import AdapterContext, PublishJob, json_object, send, url_name
 from services.platforms.oauth import OAuthToken
 from services.platforms.youtube_errors import PLATFORM, google_reason
 from services.safe_media import open_media
@@ -43,15 +43,6 @@ def bearer(token: OAuthToken) -> dict[str, str]:
 def refresh_cures(response: httpx.Response) -> bool:
     """A 401 that a new token can cure (a missing channel is not cured by any token)."""
     return response.status_code == 401 and google_reason(response)[0] != "youtubeSignupRequired"
-
-
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    """The reply's JSON object, or {} when the body is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 @dataclass(frozen=True)
